@@ -1,0 +1,451 @@
+"""The message detector: normalize, match, confirm, score. Pure: no I/O, no state per call.
+
+Pipeline for one message (``docs/design.md`` has the picture):
+
+1. fold and compact the text, keeping the map back to raw offsets (``normalize``);
+2. one Aho-Corasick pass over the compact text (and a second over the repeats-collapsed text
+   when the message has repeated characters) finds keywords, variants, ``near`` parts and
+   context words of every rule at once (``matching``);
+3. only for messages that hit: jieba token boundaries, context windows (suppress / boost),
+   ``near`` windows, rule regexes; the identifier detectors run when a cheap prefilter says
+   the message may hold a number, link or account;
+4. findings on raw spans -> numpy score -> level (``scoring``).
+
+The detector is immutable after construction; a rule reload builds a new one. It is safe to
+share between threads (the jieba tokenizer loads once under a lock).
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from . import identifiers
+from .matching import KIND_BOOST, KIND_KEYWORD, KIND_NEAR, KIND_SUPPRESS, CompiledRules, Entry
+from .models import Finding, LevelName, Verdict
+from .normalize import NOISE_RE, REPEAT_RE, Normalized, Normalizer
+from .rules.loader import RuleSet, load_rules
+from .scoring import Scorer
+from .tokenizer import JiebaTokenizer, TokenIndex
+from .variants import VariantExpander
+
+__all__ = ["Detector"]
+
+#: Raw characters that end a clause: context words never act across them.
+_CLAUSE_RE = re.compile(r"[，。！？；,.!?;\n\r…~～]")
+#: Findings kept per rule and message: bounds the work on adversarial megabyte inputs.
+_MAX_FINDINGS_PER_RULE = 100
+#: Separator between messages in the batch prefilter: a letter (so the noise filter keeps
+#: it), never part of a keyword (checked at compile time).
+_SEP = "\ua66e"
+_RUN_RE = re.compile(r"(.)\1*", re.DOTALL)
+_EMPTY_CATS: MappingProxyType[str, float] = MappingProxyType({})
+
+
+class Detector:
+    """Scores chat messages against a compiled rule set.
+
+    Build one with :meth:`default` (the bundled zh-CN pack) or :meth:`from_rules`, then call
+    :meth:`check` per message or :meth:`check_many` for batches (same verdicts, faster).
+    """
+
+    def __init__(self, ruleset: RuleSet) -> None:
+        expander = VariantExpander()
+        self._normalizer = Normalizer(expander.t2s)
+        self._rules = CompiledRules(ruleset, self._normalizer, expander)
+        for word in self._rules.user_words:
+            if _SEP in word:
+                raise ValueError(f"keyword {word!r} contains the reserved character U+A66E")
+        self._scorer = Scorer(ruleset.scoring)
+        self._tokenizer = JiebaTokenizer(self._rules.user_words)
+        self.ruleset = ruleset
+        self.fingerprint: str = ruleset.fingerprint
+        self._none = Verdict(0.0, "none", (), self.fingerprint, _EMPTY_CATS)
+        self._needs_identifiers = bool(self._rules.detector_rules)
+        self._identifier_kinds = tuple(self._rules.detector_rules)
+        self._find = self._rules.automaton.hits
+        self._sep_in_text = re.compile(_SEP)
+
+    # -- construction ------------------------------------------------------------------
+    @classmethod
+    def default(cls) -> Detector:
+        """A detector over the bundled zh-CN rule pack."""
+        return cls(load_rules())
+
+    @classmethod
+    def from_rules(cls, *paths: str | Path) -> Detector:
+        """A detector over one or more rule packs (later ones extend earlier ones)."""
+        return cls(load_rules(*paths))
+
+    def warm_up(self) -> None:
+        """Load the tokenizer now: before forking workers, or to keep it off a first request."""
+        self._tokenizer.warm_up()
+
+    @property
+    def rule_count(self) -> int:
+        return len(self._rules.rules)
+
+    @property
+    def keyword_count(self) -> int:
+        """Automaton keys: keywords plus their variants, near and context words."""
+        return self._rules.keyword_count
+
+    @property
+    def normalizer(self) -> Normalizer:
+        return self._normalizer
+
+    # -- the API -----------------------------------------------------------------------
+    def check(self, text: str) -> Verdict:
+        """The verdict on one message. Never raises on any ``str``; a non-str is a TypeError."""
+        if not isinstance(text, str):
+            raise TypeError(f"Detector.check expects str, got {type(text).__name__}")
+        normalizer = self._normalizer
+        if normalizer.needs_fold(text):
+            return self._analyze(text)
+        compact = NOISE_RE.sub("", text)
+        if self._find(compact):
+            return self._analyze(text)
+        if REPEAT_RE.search(compact) is not None and self._collapsed_hits(compact):
+            return self._analyze(text)
+        if self._needs_identifiers and identifiers.quick_check(text):
+            return self._analyze(text)
+        if self._rules.always_pattern_rules:
+            return self._analyze(text)
+        return self._none
+
+    def check_many(self, texts: Iterable[str]) -> list[Verdict]:
+        """Verdicts for many messages, equal to ``[check(t) for t in texts]``.
+
+        The batch path runs the cheap prefilters over all messages joined into one string
+        (one regex or automaton call per batch instead of per message) and analyses in full
+        only the messages a prefilter flags.
+        """
+        items = texts if isinstance(texts, list) else list(texts)
+        for i, t in enumerate(items):
+            if not isinstance(t, str):
+                raise TypeError(
+                    f"Detector.check_many expects str items, got {type(t).__name__} at index {i}"
+                )
+        n = len(items)
+        out: list[Verdict] = [self._none] * n
+        if n == 0:
+            return out
+        flagged: set[int] = set()
+        if self._rules.always_pattern_rules:
+            flagged.update(range(n))
+        else:
+            self._batch_prefilter(items, flagged)
+        for i in sorted(flagged):
+            out[i] = self._analyze(items[i])
+        return out
+
+    # -- batch prefilter ---------------------------------------------------------------
+    def _batch_prefilter(self, items: list[str], flagged: set[int]) -> None:
+        normalizer = self._normalizer
+        needs_fold = normalizer.needs_fold
+        quick = identifiers.quick_check if self._needs_identifiers else None
+        idx: list[int] = []
+        compacts: list[str] = []
+        sub = NOISE_RE.sub
+        for i, t in enumerate(items):
+            if needs_fold(t) or _SEP in t:
+                flagged.add(i)
+                continue
+            if quick is not None and quick(t):
+                flagged.add(i)
+                continue
+            c = sub("", t)
+            if c:
+                idx.append(i)
+                compacts.append(c)
+        if not compacts:
+            return
+        joined = _SEP.join(compacts)
+        starts: list[int] = []
+        pos = 0
+        for c in compacts:
+            starts.append(pos)
+            pos += len(c) + 1
+        hits = self._find(joined)
+        for last, _ in hits:
+            flagged.add(idx[bisect_right(starts, last) - 1])
+        if REPEAT_RE.search(joined) is not None:
+            for k, c in enumerate(compacts):
+                i = idx[k]
+                if i not in flagged and REPEAT_RE.search(c) is not None and self._collapsed_hits(c):
+                    flagged.add(i)
+
+    def _collapsed_hits(self, compact: str) -> bool:
+        collapsed = "".join(m.group(1) for m in _RUN_RE.finditer(compact))
+        entries = self._rules.entries
+        for _, (_, payloads) in self._find(collapsed):
+            if any(entries[p].collapsible for p in payloads):
+                return True
+        return False
+
+    # -- full analysis -----------------------------------------------------------------
+    def _analyze(self, text: str) -> Verdict:
+        findings = self._findings(text)
+        if not findings:
+            return self._none
+        cats = [f.category for f in findings]
+        weights = [f.weight for f in findings]
+        score, level, per_cat = self._scorer.score_many([(cats, weights)])[0]
+        return Verdict(score, level, tuple(findings), self.fingerprint, MappingProxyType(per_cat))
+
+    def explain(self, text: str) -> dict[str, Any]:
+        """The verdict plus the normalized forms it was computed on (for debugging rules)."""
+        folded, compact = self._normalizer.normalize(text)
+        verdict = self.check(text)
+        return {"folded": folded.text, "compact": compact.text, **verdict.to_dict()}
+
+    def _findings(self, text: str) -> list[Finding]:
+        rules = self._rules
+        folded, compact = self._normalizer.normalize(text)
+        ctext = compact.text
+        entries = rules.entries
+        # (compact start, compact end, entry id); repeats-collapsed hits mapped to compact
+        occ: set[tuple[int, int, int]] = set()
+        for last, (length, payloads) in self._find(ctext):
+            for p in payloads:
+                occ.add((last + 1 - length, last + 1, p))
+        if REPEAT_RE.search(ctext) is not None:
+            runs = [(m.start(), m.end()) for m in _RUN_RE.finditer(ctext)]
+            collapsed = "".join(ctext[s] for s, _ in runs)
+            for last, (length, payloads) in self._find(collapsed):
+                s = runs[last + 1 - length][0]
+                e = runs[last][1]
+                for p in payloads:
+                    if entries[p].collapsible:
+                        occ.add((s, e, p))
+
+        ctx = _Context(text, compact, self._tokenizer)
+        kw_by_rule: dict[int, list[tuple[int, int, Entry]]] = {}
+        near_by_rule: dict[int, list[tuple[int, int, int, Entry]]] = {}
+        ctx_by_rule: dict[int, list[tuple[int, int, Entry]]] = {}
+        for s, e, p in sorted(occ):
+            entry = entries[p]
+            if entry.ascii and not _ascii_isolated(text, compact.raw_span(s, e)):
+                continue
+            if entry.kind == KIND_KEYWORD:
+                kw_by_rule.setdefault(entry.rule, []).append((s, e, entry))
+            elif entry.kind == KIND_NEAR:
+                near_by_rule.setdefault(entry.rule, []).append((s, e, entry.group, entry))
+            else:
+                ctx_by_rule.setdefault(entry.rule, []).append((s, e, entry))
+
+        findings: list[Finding] = []
+        for ri, hits in kw_by_rule.items():
+            lr = rules.rules[ri]
+            if lr.spec.patterns:
+                continue  # keywords only gate this rule's regexes (gitleaks-style prefilter)
+            chosen = _non_overlapping(hits)
+            kept = 0
+            for s, e, entry in chosen:
+                if lr.spec.boundary == "token" and not ctx.on_token_boundaries(s, e):
+                    continue
+                findings.append(self._make(text, compact, ctx, ri, s, e, entry.keyword,
+                                           entry.variant, ctx_by_rule.get(ri, ())))
+                kept += 1
+                if kept >= _MAX_FINDINGS_PER_RULE:
+                    break
+        for ri, parts in near_by_rule.items():
+            near = rules.rules[ri].spec.near
+            assert near is not None
+            for s, e, words in _near_windows(parts, len(near.groups), near.within):
+                findings.append(self._make(text, compact, ctx, ri, s, e, " + ".join(words),
+                                           "near", ctx_by_rule.get(ri, ())))
+        # rule regexes: gated by a keyword / near hit of the same rule, or always-on rules
+        pattern_rules = set(kw_by_rule) | set(near_by_rule) | set(rules.always_pattern_rules)
+        for ri in sorted(pattern_rules):
+            for cp in rules.patterns_by_rule.get(ri, ()):
+                for m in cp.regex.finditer(folded.text):
+                    if m.end() <= m.start():
+                        continue
+                    value: float | None = None
+                    if cp.validator is not None:
+                        ok, value = _validate(cp.validator, m.group())
+                        if not ok:
+                            continue
+                    rs, re_ = folded.raw_span(m.start(), m.end())
+                    findings.append(self._finding(ri, rs, re_, text, f"pattern:{cp.name}",
+                                                  "pattern", (), False, 1.0, value,
+                                                  f"pattern {cp.name!r}"))
+        if self._needs_identifiers and identifiers.quick_check(folded.text):
+            original = None
+            if folded.to_raw is None:
+                original = text
+            else:
+                original = "".join(text[i] for i in folded.to_raw)
+            for hit in identifiers.find_identifiers(
+                folded.text, self._identifier_kinds, original=original
+            ):
+                rs, re_ = folded.raw_span(hit.start, hit.end)
+                val = hit.value if isinstance(hit.value, float) else None
+                for ri in rules.detector_rules.get(hit.kind, ()):
+                    findings.append(self._finding(ri, rs, re_, text, hit.kind, "detector", (),
+                                                  False, 1.0, val, f"{hit.kind} detected"))
+        findings.sort(key=lambda f: (f.start, f.end, f.rule_id, f.keyword))
+        return findings
+
+    def _make(self, text: str, compact: Normalized, ctx: _Context, ri: int, s: int, e: int,
+              keyword: str, variant: str, ctx_hits: Sequence[tuple[int, int, Entry]]) -> Finding:
+        spec = self._rules.rules[ri].spec
+        rs, re_ = compact.raw_span(s, e)
+        factor = 1.0
+        used: list[str] = []
+        suppressed = False
+        note = ""
+        if spec.context is not None and ctx_hits:
+            window = spec.context.window
+            suppress_words = [h for h in ctx_hits if h[2].kind == KIND_SUPPRESS
+                              and ctx.near(h[0], h[1], s, e, window)]
+            boost_words = [h for h in ctx_hits if h[2].kind == KIND_BOOST
+                           and ctx.near(h[0], h[1], s, e, window)]
+            if suppress_words:
+                factor = spec.context.suppress_factor
+                suppressed = True
+                used = [h[2].keyword for h in suppress_words]
+                note = f"; suppressed by context {', '.join(repr(w) for w in used)}"
+            elif boost_words:
+                used = [h[2].keyword for h in boost_words]
+                factor = -1.0  # marker: additive boost below
+                note = f"; boosted by context {', '.join(repr(w) for w in used)}"
+        via = "" if variant == "exact" else f" ({variant} variant)"
+        what = f"keywords {keyword}" if variant == "near" else f"keyword {keyword!r}{via}"
+        return self._finding(ri, rs, re_, text, keyword, variant, tuple(used), suppressed,
+                             factor, None, what + note)
+
+    def _finding(self, ri: int, rs: int, re_: int, text: str, keyword: str, variant: str,
+                 context: tuple[str, ...], suppressed: bool, factor: float,
+                 value: float | None, what: str) -> Finding:
+        lr = self._rules.rules[ri]
+        spec = lr.spec
+        base = spec.effective_weight
+        if factor < 0:  # boost
+            assert spec.context is not None
+            weight = min(base + spec.context.boost_by, 1.0)
+        else:
+            weight = base * factor
+        return Finding(
+            rule_id=spec.id,
+            category=spec.category,
+            start=rs,
+            end=re_,
+            matched=text[rs:re_],
+            keyword=keyword,
+            weight=round(weight, 6),
+            base_weight=base,
+            variant=variant,
+            context=context,
+            suppressed=suppressed,
+            value=value,
+            explanation=f"{spec.id} [{spec.category}, {spec.level}]: {what}",
+        )
+
+
+class _Context:
+    """Lazily computed per-message facts shared by the confirmation steps."""
+
+    __slots__ = ("_clauses", "_compact", "_raw", "_tokenizer", "_tokens")
+
+    def __init__(self, raw: str, compact: Normalized, tokenizer: JiebaTokenizer) -> None:
+        self._raw = raw
+        self._compact = compact
+        self._tokenizer = tokenizer
+        self._tokens: TokenIndex | None = None
+        self._clauses: list[int] | None = None
+
+    def tokens(self) -> TokenIndex:
+        if self._tokens is None:
+            self._tokens = self._tokenizer.index(self._compact.text)
+        return self._tokens
+
+    def on_token_boundaries(self, s: int, e: int) -> bool:
+        t = self.tokens()
+        return t.is_boundary(s) and t.is_boundary(e)
+
+    def clause(self, compact_pos: int) -> int:
+        if self._clauses is None:
+            self._clauses = [m.start() for m in _CLAUSE_RE.finditer(self._raw)]
+        return bisect_right(self._clauses, self._compact.raw_index(compact_pos))
+
+    def near(self, cs: int, ce: int, s: int, e: int, window: int) -> bool:
+        """Context word [cs, ce) is within ``window`` tokens of [s, e), same clause."""
+        if cs < e and s < ce:  # overlapping: the context word is part of the hit itself
+            return False
+        if self.clause(cs) != self.clause(s):
+            return False
+        return self.tokens().distance((cs, ce), (s, e)) < window
+
+
+def _ascii_isolated(raw: str, span: tuple[int, int]) -> bool:
+    """An ASCII keyword must not be glued to other ASCII letters/digits in the raw text."""
+    s, e = span
+    before = raw[s - 1] if s > 0 else ""
+    after = raw[e] if e < len(raw) else ""
+    return not ((before.isascii() and before.isalnum()) or (after.isascii() and after.isalnum()))
+
+
+def _non_overlapping(hits: list[tuple[int, int, Entry]]) -> list[tuple[int, int, Entry]]:
+    """Longest hits first, then leftmost; drop hits overlapping a kept one."""
+    if len(hits) == 1:
+        return hits
+    ordered = sorted(hits, key=lambda h: (h[0] - h[1], h[0], h[2].variant != "exact"))
+    kept: list[tuple[int, int, Entry]] = []
+    taken: list[tuple[int, int]] = []
+    for h in ordered:
+        if all(h[1] <= s or e <= h[0] for s, e in taken):
+            kept.append(h)
+            taken.append((h[0], h[1]))
+    kept.sort(key=lambda h: h[0])
+    return kept
+
+
+def _near_windows(
+    parts: list[tuple[int, int, int, Entry]], ngroups: int, within: int
+) -> list[tuple[int, int, list[str]]]:
+    """Non-overlapping windows of at most ``within`` characters holding every group."""
+    parts = sorted(parts, key=lambda p: (p[0], p[1]))
+    out: list[tuple[int, int, list[str]]] = []
+    counts = [0] * ngroups
+    have = 0
+    left = 0
+    for right, (s, e, g, _) in enumerate(parts):
+        if counts[g] == 0:
+            have += 1
+        counts[g] += 1
+        while left <= right and parts[left][0] < e - within:
+            lg = parts[left][2]
+            counts[lg] -= 1
+            if counts[lg] == 0:
+                have -= 1
+            left += 1
+        if have == ngroups:
+            window = parts[left : right + 1]
+            words: dict[int, str] = {}
+            for p in window:
+                words.setdefault(p[2], p[3].keyword)
+            out.append((window[0][0], max(p[1] for p in window),
+                        [words[k] for k in sorted(words)]))
+            counts = [0] * ngroups
+            have = 0
+            left = right + 1
+            if len(out) >= _MAX_FINDINGS_PER_RULE:
+                break
+    return out
+
+
+def _validate(validator: str, candidate: str) -> tuple[bool, float | None]:
+    digits = "".join(ch for ch in candidate if ch.isdigit())
+    if validator == "luhn":
+        return identifiers.luhn_ok(digits), None
+    if validator == "amount":
+        value = identifiers.parse_amount(candidate)
+        return value is not None, value
+    kind = {"usdt-trc20": "usdt-address", "usdt-erc20": "usdt-address"}.get(validator, validator)
+    return bool(identifiers.find_identifiers(candidate, [kind])), None

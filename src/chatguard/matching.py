@@ -1,0 +1,137 @@
+"""Compiling a rule set into one keyword automaton plus the few regexes that need running.
+
+Every keyword, every variant of it (homophones, split radicals, pinyin, aliases), every
+``near`` group word and every context word goes into ONE automaton over the compact text.
+Each automaton key carries the ids of the :class:`Entry` rows it stands for, so a keyword
+shared by several rules reports all of them. Everything here is computed once, when the rule
+set compiles; nothing is computed per message.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+
+from ._ahocorasick import KeywordAutomaton
+from .errors import RuleError
+from .normalize import Normalizer
+from .rules.loader import LoadedRule, RuleSet
+from .variants import VariantExpander
+
+__all__ = ["KIND_BOOST", "KIND_KEYWORD", "KIND_NEAR", "KIND_SUPPRESS", "CompiledRules", "Entry"]
+
+KIND_KEYWORD: Final = 0
+KIND_NEAR: Final = 1
+KIND_BOOST: Final = 2
+KIND_SUPPRESS: Final = 3
+
+_DOUBLED = re.compile(r"(.)\1", re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """What one automaton key means for one rule."""
+
+    rule: int  # index into CompiledRules.rules
+    kind: int  # KIND_*
+    group: int  # near group index, else -1
+    keyword: str  # the normalized keyword (canonical form)
+    variant: str  # "exact" or the variant kind that produced the key
+    collapsible: bool  # may match in the repeats-collapsed text (key has no doubled chars)
+    ascii: bool  # pure ASCII key: needs a non-alphanumeric neighbour on both sides
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledPattern:
+    rule: int
+    name: str
+    regex: re.Pattern[str]
+    validator: str | None
+
+
+class CompiledRules:
+    """The immutable, compiled form of a :class:`RuleSet`."""
+
+    def __init__(self, ruleset: RuleSet, normalizer: Normalizer, expander: VariantExpander) -> None:
+        self.ruleset = ruleset
+        self.rules: tuple[LoadedRule, ...] = ruleset.rules
+        entries: list[Entry] = []
+        keys: list[tuple[str, int]] = []
+        user_words: list[str] = []
+
+        def add(key: str, entry: Entry) -> None:
+            keys.append((key, len(entries)))
+            entries.append(entry)
+
+        def norm(word: str, lr: LoadedRule, fld: str) -> str:
+            out = normalizer.normalize_keyword(word)
+            if not out:
+                raise RuleError(
+                    f"{word!r} is empty once normalized (only spaces/punctuation/emoji)",
+                    file=lr.file, line=lr.line, rule_id=lr.id, field=fld,
+                )  # fmt: skip
+            return out
+
+        def add_with_variants(word: str, lr: LoadedRule, ri: int, kind: int, group: int,
+                              fld: str) -> None:
+            kw = norm(word, lr, fld)
+            user_words.append(kw)
+            add(kw, _entry(ri, kind, group, kw, "exact", kw))
+            kinds = frozenset(lr.spec.variants)
+            for v in expander.expand(kw, kinds):
+                if v.text != kw:
+                    user_words.append(v.text)
+                    add(v.text, _entry(ri, kind, group, kw, v.kind, v.text))
+
+        patterns: list[CompiledPattern] = []
+        detector_kinds: dict[str, list[int]] = {}
+        always_patterns: list[int] = []
+        for ri, lr in enumerate(self.rules):
+            spec = lr.spec
+            for word in lr.keywords:
+                add_with_variants(word, lr, ri, KIND_KEYWORD, -1, "keywords")
+            if spec.near is not None:
+                for gi, group in enumerate(spec.near.groups):
+                    for word in group:
+                        add_with_variants(word, lr, ri, KIND_NEAR, gi, "near.groups")
+            if spec.context is not None:
+                for word in spec.context.boost:
+                    w = norm(word, lr, "context.boost")
+                    user_words.append(w)
+                    add(w, _entry(ri, KIND_BOOST, -1, w, "exact", w))
+                for word in spec.context.suppress:
+                    w = norm(word, lr, "context.suppress")
+                    user_words.append(w)
+                    add(w, _entry(ri, KIND_SUPPRESS, -1, w, "exact", w))
+            for pat in spec.patterns or ():
+                patterns.append(CompiledPattern(ri, pat.name, re.compile(pat.regex), pat.validator))
+            if spec.patterns and not (lr.keywords or spec.near):
+                always_patterns.append(ri)
+            for kind in spec.detectors or ():
+                detector_kinds.setdefault(kind, []).append(ri)
+
+        self.entries: tuple[Entry, ...] = tuple(entries)
+        self.automaton = KeywordAutomaton(keys)
+        self.patterns: tuple[CompiledPattern, ...] = tuple(patterns)
+        self.patterns_by_rule: dict[int, tuple[CompiledPattern, ...]] = {}
+        for cp in patterns:
+            self.patterns_by_rule[cp.rule] = (*self.patterns_by_rule.get(cp.rule, ()), cp)
+        self.always_pattern_rules: tuple[int, ...] = tuple(always_patterns)
+        self.detector_rules: dict[str, tuple[int, ...]] = {
+            k: tuple(v) for k, v in detector_kinds.items()
+        }
+        self.user_words: tuple[str, ...] = tuple(dict.fromkeys(user_words))
+        self.keyword_count = len(keys)
+
+
+def _entry(rule: int, kind: int, group: int, keyword: str, variant: str, key: str) -> Entry:
+    return Entry(
+        rule=rule,
+        kind=kind,
+        group=group,
+        keyword=keyword,
+        variant=variant,
+        collapsible=_DOUBLED.search(key) is None,
+        ascii=key.isascii(),
+    )

@@ -1,0 +1,180 @@
+"""Text normalization that defeats character-level disguise and never loses the raw offsets.
+
+Two forms of every message are used:
+
+* **folded**: each raw character mapped on its own (traditional -> simplified, NFKC, which
+  also folds full-width and digit styles such as ① ⑴ ⁹ ₉, case folding; runs of five or more
+  Chinese numerals become ASCII digits so 一三八… reads as a phone number). Punctuation is
+  kept, so identifier detectors (URLs, phone numbers) see it. Folding is per character, which
+  keeps an exact map from every folded character to the raw character it came from.
+* **compact**: the folded text with every non-word character removed (spaces, punctuation,
+  symbols, emoji, zero-width and bidi marks), so 转 账 / 转*账 / 转💰账 all read 转账. Keywords
+  are matched here.
+
+The hot path avoids Python-level loops: a message whose characters are all already folded
+(the common case) skips folding entirely (one regex ``search`` decides), and compacting is a
+single ``re.sub``. The offset maps are only built for messages that hit something.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+__all__ = ["NOISE_RE", "REPEAT_RE", "Normalized", "Normalizer", "collapse_repeats"]
+
+#: Characters that are removed in the compact form: everything that is not a letter, digit
+#: or CJK character (``\w`` minus ``_``). Zero-width, bidi and variation selectors, emoji and
+#: lone surrogates fall in here too.
+NOISE_RE = re.compile(r"[\W_]+")
+_KEEP_RE = re.compile(r"[^\W_]+")
+#: Adjacent repeats of one character (转转账账); matched again in a collapsed form.
+REPEAT_RE = re.compile(r"(.)\1+", re.DOTALL)
+_RUN_RE = re.compile(r"(.)\1*", re.DOTALL)
+
+_CN_DIGITS = {
+    "零": "0", "〇": "0", "○": "0", "O": "0",
+    "一": "1", "壹": "1", "幺": "1", "二": "2", "贰": "2", "两": "2", "三": "3", "叁": "3",
+    "四": "4", "肆": "4", "五": "5", "伍": "5", "六": "6", "陆": "6", "七": "7", "柒": "7",
+    "八": "8", "捌": "8", "九": "9", "玖": "9",
+}  # fmt: skip
+_CN_DIGIT_CLASS = "".join(sorted(k for k in _CN_DIGITS if k != "O"))
+#: Five or more numerals (Chinese or ASCII, at least one Chinese) read as a digit string.
+_NUMERAL_RUN_RE = re.compile(f"[0-9{_CN_DIGIT_CLASS}]{{5,}}")
+_NUMERAL_TABLE = str.maketrans({k: v for k, v in _CN_DIGITS.items() if k != "O"})
+
+
+@dataclass(frozen=True, slots=True)
+class Normalized:
+    """A normalized string plus, for each of its characters, the raw index it came from.
+
+    ``to_raw`` is ``None`` when the text is the raw text unchanged (identity map). A span
+    ``[s, e)`` on ``text`` maps to ``[to_raw[s], to_raw_last[e - 1] + 1)`` on the raw text;
+    ``to_raw_last`` differs from ``to_raw`` only where one character stands for a run of raw
+    characters (collapsed repeats).
+    """
+
+    text: str
+    to_raw: tuple[int, ...] | None
+    to_raw_last: tuple[int, ...] | None = None
+
+    def raw_span(self, start: int, end: int) -> tuple[int, int]:
+        if self.to_raw is None:
+            return start, end
+        last = self.to_raw_last if self.to_raw_last is not None else self.to_raw
+        return self.to_raw[start], last[end - 1] + 1
+
+    def raw_index(self, i: int) -> int:
+        return i if self.to_raw is None else self.to_raw[i]
+
+
+class Normalizer:
+    """Folds and compacts chat text; immutable once built.
+
+    ``t2s`` is the traditional -> simplified character table (from the bundled data). The
+    instance precomputes the regex that decides whether a message needs folding at all.
+    """
+
+    def __init__(self, t2s: dict[str, str]) -> None:
+        self._t2s = dict(t2s)
+        # Which characters change under folding? Uppercase ASCII, every non-ASCII character
+        # outside the CJK basic block that is a letter or digit (full-width forms, circled
+        # and styled digits, compatibility ideographs, Latin-1 letters, ...), and traditional
+        # characters inside the CJK block. Noise characters (punctuation, emoji) do not
+        # count: the compact form drops them anyway.
+        trad = "".join(sorted(k for k in self._t2s if len(k) == 1))
+        self._needs_fold = re.compile(
+            "[A-Z"
+            + re.escape(trad)
+            + r"\u0080-\u2fff\u3040-\u4dff\ua000-\ud7ff\uf900-\uffff\U00010000-\U0010ffff]"
+            + f"|[0-9{_CN_DIGIT_CLASS}]{{5,}}"
+        )
+        self._fold_cache: dict[str, str] = {}
+
+    # -- single characters -------------------------------------------------------------
+    def fold_char(self, ch: str) -> str:
+        """Fold one character (may return "" or several characters)."""
+        cached = self._fold_cache.get(ch)
+        if cached is not None:
+            return cached
+        if "\ud800" <= ch <= "\udfff":  # lone surrogate: not text, drop it
+            out = ""
+        else:
+            out = unicodedata.normalize("NFKC", self._t2s.get(ch, ch)).casefold()
+            out = "".join(self._t2s.get(c, c) for c in out)
+        if len(self._fold_cache) < 65536:
+            self._fold_cache[ch] = out
+        return out
+
+    # -- whole texts ---------------------------------------------------------------------
+    def needs_fold(self, text: str) -> bool:
+        return self._needs_fold.search(text) is not None
+
+    def fold(self, text: str) -> Normalized:
+        """Return the folded form with its map to raw offsets (identity when unchanged)."""
+        if self._needs_fold.search(text) is None:
+            return Normalized(text, None)
+        out: list[str] = []
+        to_raw: list[int] = []
+        fold_char = self.fold_char
+        for i, ch in enumerate(text):
+            if ch < "\x80" and not ("A" <= ch <= "Z"):
+                out.append(ch)
+                to_raw.append(i)
+                continue
+            f = fold_char(ch)
+            if len(f) == 1:
+                out.append(f)
+                to_raw.append(i)
+            else:
+                for c in f:
+                    out.append(c)
+                    to_raw.append(i)
+        folded = "".join(out)
+        if _NUMERAL_RUN_RE.search(folded) is not None:
+            folded = _NUMERAL_RUN_RE.sub(_numerals_to_digits, folded)
+        return Normalized(folded, tuple(to_raw))
+
+    def compact(self, folded: Normalized) -> Normalized:
+        """Drop noise characters from a folded text, composing the offset maps."""
+        text = folded.text
+        compact = NOISE_RE.sub("", text)
+        if len(compact) == len(text):
+            return folded
+        base = folded.to_raw
+        idx: list[int] = []
+        for m in _KEEP_RE.finditer(text):
+            idx.extend(range(m.start(), m.end()))
+        if base is not None:
+            idx = [base[i] for i in idx]
+        return Normalized(compact, tuple(idx))
+
+    def normalize(self, text: str) -> tuple[Normalized, Normalized]:
+        """Both forms: ``(folded, compact)``."""
+        folded = self.fold(text)
+        return folded, self.compact(folded)
+
+    def normalize_keyword(self, keyword: str) -> str:
+        """The compact form of a rule keyword (same pipeline as messages)."""
+        return NOISE_RE.sub("", self.fold(keyword).text)
+
+
+def collapse_repeats(compact: Normalized) -> Normalized:
+    """Collapse runs of one character (转转账账 -> 转账), mapping each kept character to the
+    whole run so a hit's raw span covers the repeats."""
+    chars: list[str] = []
+    firsts: list[int] = []
+    lasts: list[int] = []
+    for m in _RUN_RE.finditer(compact.text):
+        chars.append(m.group(1))
+        firsts.append(compact.raw_index(m.start()))
+        lasts.append(compact.raw_index(m.end() - 1))
+    return Normalized("".join(chars), tuple(firsts), tuple(lasts))
+
+
+def _numerals_to_digits(m: re.Match[str]) -> str:
+    run = m.group()
+    if run.isascii():
+        return run
+    return run.translate(_NUMERAL_TABLE)
