@@ -12,7 +12,6 @@ import dataclasses
 import hashlib
 import itertools
 import random
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -617,11 +616,11 @@ PATHOLOGICAL_CASES = [
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(60)
 @pytest.mark.parametrize("text", PATHOLOGICAL_CASES)
 def test_no_catastrophic_backtracking(text: str) -> None:
-    """Large adversarial inputs finish in linear time (seconds, not hours)."""
-    started = time.perf_counter()
+    """Large adversarial inputs finish (quadratic backtracking would take hours and trip
+    the timeout) and give well-formed hits inside the text."""
     quick_check(text)
-    find_identifiers(text)
-    assert time.perf_counter() - started < 60
+    for hit in find_identifiers(text):
+        assert 0 <= hit.start < hit.end <= len(text)

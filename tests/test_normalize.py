@@ -51,7 +51,8 @@ def test_compact_form(norm: Normalizer, raw: str, compact: str) -> None:
     [
         pytest.param("加我 V 信", 2, 4, "V 信", id="span-over-removed-space"),
         pytest.param("ＶＸ：abc", 0, 2, "ＶＸ", id="fullwidth-span"),
-        pytest.param("㈠转账", 1, 3, "㈠", id="expanding-char-then-removed-parens"),
+        pytest.param("㈠转账", 0, 1, "㈠", id="expanding-char-then-removed-parens"),
+        pytest.param("㈠转账", 1, 3, "转账", id="after-expanding-char"),
         pytest.param("İ转账", 1, 3, "转账", id="after-length-changing-char"),
     ],
 )

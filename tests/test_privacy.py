@@ -8,7 +8,6 @@ callers rely on: ``mask_text`` never raises on any ``str`` and runs in linear ti
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -121,18 +120,15 @@ def test_mask_text_hides_every_mobile_number(phone: str, around: str) -> None:
         pytest.param("T", id="tron-prefixes"),
     ],
 )
+@pytest.mark.timeout(60)
 def test_mask_text_is_linear(unit: str) -> None:
-    """Doubling an adversarial input roughly doubles the time (no quadratic backtracking)."""
-
-    def timed(n: int) -> float:
-        text = unit * (n // len(unit))
-        t0 = time.perf_counter()
-        mask_text(text)
-        return time.perf_counter() - t0
-
-    small, large = timed(20_000), timed(80_000)
-    assert large < 0.5
-    assert large < 12 * small + 0.02  # 4x the input, allowing generous noise
+    """A megabyte of adversarial input finishes (quadratic backtracking would take hours and
+    trip the timeout) and still masks: no run of 7+ digits survives."""
+    text = unit * (1_000_000 // len(unit))
+    masked = mask_text(text)
+    assert isinstance(masked, str)
+    assert masked
+    assert re.search(r"[0-9]{7}", masked) is None
 
 
 def test_id_hasher_without_key_is_identity() -> None:

@@ -74,7 +74,7 @@ BROKEN = [
     ),
     pytest.param(
         "schema_version = 1\n" + GOOD_RULE.replace('examples.no_match = ["你好"]', ""),
-        None, RuleError, "Field required", None, "ok-rule", "examples.no_match",
+        None, RuleError, "Field required", 4, "ok-rule", "examples.no_match",
         id="missing-no-match-examples",
     ),
     pytest.param(

@@ -18,15 +18,15 @@ share between threads (the jieba tokenizer loads once under a lock).
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from . import identifiers
-from .matching import KIND_BOOST, KIND_KEYWORD, KIND_NEAR, KIND_SUPPRESS, CompiledRules, Entry
-from .models import Finding, LevelName, Verdict
+from .matching import KIND_KEYWORD, KIND_NEAR, KIND_SUPPRESS, CompiledRules, Entry
+from .models import Finding, Verdict
 from .normalize import NOISE_RE, REPEAT_RE, Normalized, Normalizer
 from .rules.loader import RuleSet, load_rules
 from .scoring import Scorer
@@ -67,8 +67,13 @@ class Detector:
         self._none = Verdict(0.0, "none", (), self.fingerprint, _EMPTY_CATS)
         self._needs_identifiers = bool(self._rules.detector_rules)
         self._identifier_kinds = tuple(self._rules.detector_rules)
-        self._find = self._rules.automaton.hits
-        self._sep_in_text = re.compile(_SEP)
+        self._find = self._rules.trigger.hits
+        self._find_all = self._rules.automaton.hits
+        self._always = bool(self._rules.always_pattern_rules)
+        # Characters that send a message down the folded path: anything that folds into a
+        # different letter or digit, ASCII digits and currency signs (the identifier
+        # detectors' raw material). Plain Chinese chat with punctuation and emoji has none.
+        self._slow_chars = re.compile("[0-9¥￥" + _SEP + self._normalizer.fold_class + "]")
 
     # -- construction ------------------------------------------------------------------
     @classmethod
@@ -103,17 +108,26 @@ class Detector:
         """The verdict on one message. Never raises on any ``str``; a non-str is a TypeError."""
         if not isinstance(text, str):
             raise TypeError(f"Detector.check expects str, got {type(text).__name__}")
-        normalizer = self._normalizer
-        if normalizer.needs_fold(text):
-            return self._analyze(text)
+        if self._slow_chars.search(text) is not None:
+            return self._check_folded(text)
         compact = NOISE_RE.sub("", text)
-        if self._find(compact):
+        if self._find(compact) or self._always:
             return self._analyze(text)
         if REPEAT_RE.search(compact) is not None and self._collapsed_hits(compact):
             return self._analyze(text)
-        if self._needs_identifiers and identifiers.quick_check(text):
-            return self._analyze(text)
-        if self._rules.always_pattern_rules:
+        return self._none
+
+    def _check_folded(self, text: str) -> Verdict:
+        """The prefilter for messages with digits, currency signs or characters to fold: the
+        same tests as :meth:`check`, on the folded text, plus the identifier prefilter."""
+        folded, compact = self._normalizer.normalize(text)
+        ctext = compact.text
+        if (
+            self._find(ctext)
+            or self._always
+            or (self._needs_identifiers and identifiers.quick_check(folded.text))
+            or (REPEAT_RE.search(ctext) is not None and self._collapsed_hits(ctext))
+        ):
             return self._analyze(text)
         return self._none
 
@@ -134,50 +148,48 @@ class Detector:
         out: list[Verdict] = [self._none] * n
         if n == 0:
             return out
-        flagged: set[int] = set()
-        if self._rules.always_pattern_rules:
-            flagged.update(range(n))
-        else:
-            self._batch_prefilter(items, flagged)
-        for i in sorted(flagged):
+        if self._always:
+            return [self._analyze(t) for t in items]
+        flagged = self._batch_prefilter(items, out)
+        for i in flagged:
             out[i] = self._analyze(items[i])
         return out
 
     # -- batch prefilter ---------------------------------------------------------------
-    def _batch_prefilter(self, items: list[str], flagged: set[int]) -> None:
-        normalizer = self._normalizer
-        needs_fold = normalizer.needs_fold
-        quick = identifiers.quick_check if self._needs_identifiers else None
+    def _batch_prefilter(self, items: list[str], out: list[Verdict]) -> list[int]:
+        """Indexes of the plain messages a prefilter flags; messages that need folding are
+        checked one by one on the way (their verdicts go straight into ``out``)."""
+        slow = self._slow_chars.search
+        sub = NOISE_RE.sub
         idx: list[int] = []
         compacts: list[str] = []
-        sub = NOISE_RE.sub
         for i, t in enumerate(items):
-            if needs_fold(t) or _SEP in t:
-                flagged.add(i)
-                continue
-            if quick is not None and quick(t):
-                flagged.add(i)
+            if slow(t) is not None:
+                out[i] = self._check_folded(t)
                 continue
             c = sub("", t)
             if c:
                 idx.append(i)
                 compacts.append(c)
         if not compacts:
-            return
+            return []
         joined = _SEP.join(compacts)
-        starts: list[int] = []
-        pos = 0
-        for c in compacts:
-            starts.append(pos)
-            pos += len(c) + 1
+        flagged: set[int] = set()
         hits = self._find(joined)
-        for last, _ in hits:
-            flagged.add(idx[bisect_right(starts, last) - 1])
+        if hits:
+            starts: list[int] = []
+            pos = 0
+            for c in compacts:
+                starts.append(pos)
+                pos += len(c) + 1
+            for last, _ in hits:
+                flagged.add(idx[bisect_right(starts, last) - 1])
         if REPEAT_RE.search(joined) is not None:
             for k, c in enumerate(compacts):
                 i = idx[k]
                 if i not in flagged and REPEAT_RE.search(c) is not None and self._collapsed_hits(c):
                     flagged.add(i)
+        return sorted(flagged)
 
     def _collapsed_hits(self, compact: str) -> bool:
         collapsed = "".join(m.group(1) for m in _RUN_RE.finditer(compact))
@@ -192,9 +204,19 @@ class Detector:
         findings = self._findings(text)
         if not findings:
             return self._none
-        cats = [f.category for f in findings]
-        weights = [f.weight for f in findings]
-        score, level, per_cat = self._scorer.score_many([(cats, weights)])[0]
+        # One keyword of a rule counts once per message, with its strongest finding: a
+        # scammer who repeats 转账 five times is not five times as risky, and a long
+        # ordinary message must not add up to "critical" from one word. Distinct phrases of
+        # one rule (卡座 ... 先买单) are distinct evidence and do combine.
+        best: dict[tuple[str, str], tuple[str, float]] = {}
+        for f in findings:
+            key = (f.rule_id, f.keyword)
+            old = best.get(key)
+            if old is None or f.weight > old[1]:
+                best[key] = (f.category, f.weight)
+        cats = [c for c, _ in best.values()]
+        weights = [w for _, w in best.values()]
+        score, level, per_cat = self._scorer.score_one(cats, weights)
         return Verdict(score, level, tuple(findings), self.fingerprint, MappingProxyType(per_cat))
 
     def explain(self, text: str) -> dict[str, Any]:
@@ -210,13 +232,13 @@ class Detector:
         entries = rules.entries
         # (compact start, compact end, entry id); repeats-collapsed hits mapped to compact
         occ: set[tuple[int, int, int]] = set()
-        for last, (length, payloads) in self._find(ctext):
+        for last, (length, payloads) in self._find_all(ctext):
             for p in payloads:
                 occ.add((last + 1 - length, last + 1, p))
         if REPEAT_RE.search(ctext) is not None:
             runs = [(m.start(), m.end()) for m in _RUN_RE.finditer(ctext)]
             collapsed = "".join(ctext[s] for s, _ in runs)
-            for last, (length, payloads) in self._find(collapsed):
+            for last, (length, payloads) in self._find_all(collapsed):
                 s = runs[last + 1 - length][0]
                 e = runs[last][1]
                 for p in payloads:
@@ -256,9 +278,12 @@ class Detector:
         for ri, parts in near_by_rule.items():
             near = rules.rules[ri].spec.near
             assert near is not None
-            for s, e, words in _near_windows(parts, len(near.groups), near.within):
+            ngroups = len(near.groups)
+            if len({p[2] for p in parts}) < ngroups:
+                continue  # some group never occurs: no window can hold them all
+            for s, e, words, spans in _near_windows(parts, ngroups, near.within):
                 findings.append(self._make(text, compact, ctx, ri, s, e, " + ".join(words),
-                                           "near", ctx_by_rule.get(ri, ())))
+                                           "near", ctx_by_rule.get(ri, ()), spans))
         # rule regexes: gated by a keyword / near hit of the same rule, or always-on rules
         pattern_rules = set(kw_by_rule) | set(near_by_rule) | set(rules.always_pattern_rules)
         for ri in sorted(pattern_rules):
@@ -272,15 +297,19 @@ class Detector:
                         if not ok:
                             continue
                     rs, re_ = folded.raw_span(m.start(), m.end())
+                    cs, ce = _compact_span(compact, rs, re_)
+                    factor, used, suppressed, note = (
+                        self._context(ctx, ri, cs, ce, ctx_hits)
+                        if cs < ce and (ctx_hits := ctx_by_rule.get(ri, ()))
+                        else (1.0, (), False, "")
+                    )
                     findings.append(self._finding(ri, rs, re_, text, f"pattern:{cp.name}",
-                                                  "pattern", (), False, 1.0, value,
-                                                  f"pattern {cp.name!r}"))
+                                                  "pattern", used, suppressed, factor, value,
+                                                  f"pattern {cp.name!r}{note}"))
         if self._needs_identifiers and identifiers.quick_check(folded.text):
-            original = None
-            if folded.to_raw is None:
-                original = text
-            else:
-                original = "".join(text[i] for i in folded.to_raw)
+            original = (
+                text if folded.to_raw is None else "".join(text[i] for i in folded.to_raw)
+            )
             for hit in identifiers.find_identifiers(
                 folded.text, self._identifier_kinds, original=original
             ):
@@ -293,32 +322,50 @@ class Detector:
         return findings
 
     def _make(self, text: str, compact: Normalized, ctx: _Context, ri: int, s: int, e: int,
-              keyword: str, variant: str, ctx_hits: Sequence[tuple[int, int, Entry]]) -> Finding:
-        spec = self._rules.rules[ri].spec
+              keyword: str, variant: str, ctx_hits: Sequence[tuple[int, int, Entry]],
+              parts: tuple[tuple[int, int], ...] = ()) -> Finding:
+        """A keyword or near finding on compact span [s, e), with its context applied."""
         rs, re_ = compact.raw_span(s, e)
-        factor = 1.0
-        used: list[str] = []
-        suppressed = False
-        note = ""
-        if spec.context is not None and ctx_hits:
-            window = spec.context.window
-            suppress_words = [h for h in ctx_hits if h[2].kind == KIND_SUPPRESS
-                              and ctx.near(h[0], h[1], s, e, window)]
-            boost_words = [h for h in ctx_hits if h[2].kind == KIND_BOOST
-                           and ctx.near(h[0], h[1], s, e, window)]
-            if suppress_words:
-                factor = spec.context.suppress_factor
-                suppressed = True
-                used = [h[2].keyword for h in suppress_words]
-                note = f"; suppressed by context {', '.join(repr(w) for w in used)}"
-            elif boost_words:
-                used = [h[2].keyword for h in boost_words]
-                factor = -1.0  # marker: additive boost below
-                note = f"; boosted by context {', '.join(repr(w) for w in used)}"
+        factor, used, suppressed, note = self._context(ctx, ri, s, e, ctx_hits, parts)
         via = "" if variant == "exact" else f" ({variant} variant)"
         what = f"keywords {keyword}" if variant == "near" else f"keyword {keyword!r}{via}"
-        return self._finding(ri, rs, re_, text, keyword, variant, tuple(used), suppressed,
+        return self._finding(ri, rs, re_, text, keyword, variant, used, suppressed,
                              factor, None, what + note)
+
+    def _context(
+        self, ctx: _Context, ri: int, s: int, e: int,
+        ctx_hits: Sequence[tuple[int, int, Entry]], parts: tuple[tuple[int, int], ...] = (),
+    ) -> tuple[float, tuple[str, ...], bool, str]:
+        """(weight factor, context words used, suppressed?, note) for a hit on [s, e).
+
+        A context word inside the hit itself is part of the matched phrase, not context;
+        for a ``near`` window only the parts count as the phrase, so a 别 between 带你 and
+        投资 still suppresses. A one-character context word (别, 骗) must be a whole jieba
+        token, so 特别 does not read as 别.
+        """
+        spec = self._rules.rules[ri].spec
+        if spec.context is None or not ctx_hits:
+            return 1.0, (), False, ""
+        window = spec.context.window
+        spans = parts or ((s, e),)
+        suppress: list[str] = []
+        boost: list[str] = []
+        for cs, ce, entry in ctx_hits:
+            if any(cs < pe and ps < ce for ps, pe in spans):
+                continue
+            if not ctx.near(cs, ce, s, e, window):
+                continue
+            if ce - cs == 1 and not ctx.on_token_boundaries(cs, ce):
+                continue
+            (suppress if entry.kind == KIND_SUPPRESS else boost).append(entry.keyword)
+        if suppress:
+            used = tuple(dict.fromkeys(suppress))
+            note = f"; suppressed by context {', '.join(repr(w) for w in used)}"
+            return spec.context.suppress_factor, used, True, note
+        if boost:
+            used = tuple(dict.fromkeys(boost))
+            return -1.0, used, False, f"; boosted by context {', '.join(repr(w) for w in used)}"
+        return 1.0, (), False, ""
 
     def _finding(self, ri: int, rs: int, re_: int, text: str, keyword: str, variant: str,
                  context: tuple[str, ...], suppressed: bool, factor: float,
@@ -376,19 +423,36 @@ class _Context:
 
     def near(self, cs: int, ce: int, s: int, e: int, window: int) -> bool:
         """Context word [cs, ce) is within ``window`` tokens of [s, e), same clause."""
-        if cs < e and s < ce:  # overlapping: the context word is part of the hit itself
-            return False
         if self.clause(cs) != self.clause(s):
             return False
         return self.tokens().distance((cs, ce), (s, e)) < window
 
 
 def _ascii_isolated(raw: str, span: tuple[int, int]) -> bool:
-    """An ASCII keyword must not be glued to other ASCII letters/digits in the raw text."""
+    """An ASCII key must not be glued to more of the same kind of ASCII in the raw text: a
+    letter key needs no letter next to it ("vx" is not inside "vxworks"), a digit key no digit
+    next to it; "500u" keeps its "u"."""
     s, e = span
-    before = raw[s - 1] if s > 0 else ""
-    after = raw[e] if e < len(raw) else ""
-    return not ((before.isascii() and before.isalnum()) or (after.isascii() and after.isalnum()))
+    if s >= e:
+        return False
+    first, last = raw[s], raw[e - 1]
+    if s > 0:
+        before = raw[s - 1]
+        if before.isascii() and before.isalnum() and before.isalpha() == first.isalpha():
+            return False
+    if e < len(raw):
+        after = raw[e]
+        if after.isascii() and after.isalnum() and after.isalpha() == last.isalpha():
+            return False
+    return True
+
+
+def _compact_span(compact: Normalized, rs: int, re_: int) -> tuple[int, int]:
+    """The compact span covering raw span [rs, re_) (empty if it holds only noise)."""
+    if compact.to_raw is None:
+        return rs, re_
+    to_raw = compact.to_raw
+    return bisect_left(to_raw, rs), bisect_left(to_raw, re_)
 
 
 def _non_overlapping(hits: list[tuple[int, int, Entry]]) -> list[tuple[int, int, Entry]]:
@@ -408,14 +472,15 @@ def _non_overlapping(hits: list[tuple[int, int, Entry]]) -> list[tuple[int, int,
 
 def _near_windows(
     parts: list[tuple[int, int, int, Entry]], ngroups: int, within: int
-) -> list[tuple[int, int, list[str]]]:
-    """Non-overlapping windows of at most ``within`` characters holding every group."""
+) -> list[tuple[int, int, list[str], tuple[tuple[int, int], ...]]]:
+    """Non-overlapping windows of at most ``within`` characters holding every group, each
+    with the words and the spans of the parts that make it up."""
     parts = sorted(parts, key=lambda p: (p[0], p[1]))
-    out: list[tuple[int, int, list[str]]] = []
+    out: list[tuple[int, int, list[str], tuple[tuple[int, int], ...]]] = []
     counts = [0] * ngroups
     have = 0
     left = 0
-    for right, (s, e, g, _) in enumerate(parts):
+    for right, (_, e, g, _entry) in enumerate(parts):
         if counts[g] == 0:
             have += 1
         counts[g] += 1
@@ -427,11 +492,12 @@ def _near_windows(
             left += 1
         if have == ngroups:
             window = parts[left : right + 1]
-            words: dict[int, str] = {}
+            words: dict[int, tuple[str, tuple[int, int]]] = {}
             for p in window:
-                words.setdefault(p[2], p[3].keyword)
+                words.setdefault(p[2], (p[3].keyword, (p[0], p[1])))
             out.append((window[0][0], max(p[1] for p in window),
-                        [words[k] for k in sorted(words)]))
+                        [words[k][0] for k in sorted(words)],
+                        tuple(words[k][1] for k in sorted(words))))
             counts = [0] * ngroups
             have = 0
             left = right + 1

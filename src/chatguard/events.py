@@ -39,7 +39,10 @@ class Evidence(BaseModel):
 
 
 class Event(BaseModel):
-    """One event for the sinks. JSON round-trips: ``Event.model_validate_json(e.model_dump_json())``."""
+    """One event for the sinks.
+
+    JSON round-trips: ``Event.model_validate_json(e.model_dump_json())``.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

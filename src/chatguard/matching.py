@@ -13,18 +13,29 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
+from . import identifiers
 from ._ahocorasick import KeywordAutomaton
 from .errors import RuleError
 from .normalize import Normalizer
 from .rules.loader import LoadedRule, RuleSet
 from .variants import VariantExpander
 
-__all__ = ["KIND_BOOST", "KIND_KEYWORD", "KIND_NEAR", "KIND_SUPPRESS", "CompiledRules", "Entry"]
+__all__ = [
+    "KIND_BOOST",
+    "KIND_CUE",
+    "KIND_KEYWORD",
+    "KIND_NEAR",
+    "KIND_SUPPRESS",
+    "CompiledRules",
+    "Entry",
+]
 
 KIND_KEYWORD: Final = 0
 KIND_NEAR: Final = 1
 KIND_BOOST: Final = 2
 KIND_SUPPRESS: Final = 3
+#: A word that only tells the prefilter "the identifier detectors may find something here".
+KIND_CUE: Final = 4
 
 _DOUBLED = re.compile(r"(.)\1", re.DOTALL)
 
@@ -58,10 +69,16 @@ class CompiledRules:
         self.rules: tuple[LoadedRule, ...] = ruleset.rules
         entries: list[Entry] = []
         keys: list[tuple[str, int]] = []
+        trigger_keys: list[tuple[str, int]] = []
         user_words: list[str] = []
+        anchor: dict[int, int] = {}  # rule index -> the near group that triggers analysis
 
         def add(key: str, entry: Entry) -> None:
             keys.append((key, len(entries)))
+            if entry.kind == KIND_KEYWORD or (
+                entry.kind == KIND_NEAR and anchor.get(entry.rule) == entry.group
+            ):
+                trigger_keys.append((key, len(entries)))
             entries.append(entry)
 
         def norm(word: str, lr: LoadedRule, fld: str) -> str:
@@ -76,12 +93,17 @@ class CompiledRules:
         def add_with_variants(word: str, lr: LoadedRule, ri: int, kind: int, group: int,
                               fld: str) -> None:
             kw = norm(word, lr, fld)
-            user_words.append(kw)
+            # A token-boundary rule's words must not become jieba user words: jieba would
+            # then cut 佳保安全 as 佳/保安/全 and the boundary test would always pass.
+            as_user_word = lr.spec.boundary != "token"
+            if as_user_word:
+                user_words.append(kw)
             add(kw, _entry(ri, kind, group, kw, "exact", kw))
             kinds = frozenset(lr.spec.variants)
             for v in expander.expand(kw, kinds):
                 if v.text != kw:
-                    user_words.append(v.text)
+                    if as_user_word:
+                        user_words.append(v.text)
                     add(v.text, _entry(ri, kind, group, kw, v.kind, v.text))
 
         patterns: list[CompiledPattern] = []
@@ -92,6 +114,9 @@ class CompiledRules:
             for word in lr.keywords:
                 add_with_variants(word, lr, ri, KIND_KEYWORD, -1, "keywords")
             if spec.near is not None:
+                anchor[ri] = _anchor_group(
+                    [[normalizer.normalize_keyword(w) for w in g] for g in spec.near.groups]
+                )
                 for gi, group in enumerate(spec.near.groups):
                     for word in group:
                         add_with_variants(word, lr, ri, KIND_NEAR, gi, "near.groups")
@@ -112,7 +137,16 @@ class CompiledRules:
                 detector_kinds.setdefault(kind, []).append(ri)
 
         self.entries: tuple[Entry, ...] = tuple(entries)
+        if detector_kinds:
+            for cue in identifiers.prefilter_cues():
+                trigger_keys.append((cue, len(entries)))
+                entries.append(_entry(-1, KIND_CUE, -1, cue, "exact", cue))
+        #: Every key: keywords, variants, all near groups, context words.
         self.automaton = KeywordAutomaton(keys)
+        #: Only the keys that can start a finding (keywords and each near rule's anchor
+        #: group): the per-message prefilter, so common context words (你, 今天) and the
+        #: common half of a near pair do not send every message into full analysis.
+        self.trigger = KeywordAutomaton(trigger_keys)
         self.patterns: tuple[CompiledPattern, ...] = tuple(patterns)
         self.patterns_by_rule: dict[int, tuple[CompiledPattern, ...]] = {}
         for cp in patterns:
@@ -123,6 +157,16 @@ class CompiledRules:
         }
         self.user_words: tuple[str, ...] = tuple(dict.fromkeys(user_words))
         self.keyword_count = len(keys)
+
+
+def _anchor_group(groups: list[list[str]]) -> int:
+    """The near group least likely to occur in ordinary chat: the one whose shortest word is
+    longest (a one-character word such as 你 is everywhere), then the one with fewer words."""
+    def rank(i: int) -> tuple[int, int]:
+        words = [w for w in groups[i] if w]
+        return (-min((len(w) for w in words), default=0), len(words))
+
+    return min(range(len(groups)), key=rank)
 
 
 def _entry(rule: int, kind: int, group: int, keyword: str, variant: str, key: str) -> Entry:

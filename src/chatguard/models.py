@@ -7,6 +7,7 @@ used by the CLI, batch results and events.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Literal
@@ -108,7 +109,7 @@ class Verdict:
     level: LevelName
     findings: tuple[Finding, ...]
     ruleset: str
-    categories: dict[str, float] = field(default_factory=dict)
+    categories: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def level_value(self) -> Level:

@@ -45,6 +45,28 @@ _NUMERAL_RUN_RE = re.compile(f"[0-9{_CN_DIGIT_CLASS}]{{5,}}")
 _NUMERAL_TABLE = str.maketrans({k: v for k, v in _CN_DIGITS.items() if k != "O"})
 
 
+#: Simplified characters that chat uses interchangeably with another one: 帐户 / 账户.
+_EXTRA_FOLD = {"帐": "账"}
+
+#: Supplementary-plane characters that fold to letters or digits: mathematical alphanumerics
+#: (𝟗 𝐀), enclosed alphanumerics (🄰 🅐), CJK compatibility ideographs.
+_ASTRAL_FOLD = r"\U0001D400-\U0001D7FF\U0001F100-\U0001F1FF\U0002F800-\U0002FA1F"
+
+
+def _char_class(chars: list[str]) -> str:
+    """A regex character class body for sorted ``chars``, written as ranges."""
+    parts: list[str] = []
+    i = 0
+    while i < len(chars):
+        j = i
+        while j + 1 < len(chars) and ord(chars[j + 1]) == ord(chars[j]) + 1:
+            j += 1
+        lo, hi = re.escape(chars[i]), re.escape(chars[j])
+        parts.append(lo if i == j else f"{lo}-{hi}")
+        i = j + 1
+    return "".join(parts)
+
+
 @dataclass(frozen=True, slots=True)
 class Normalized:
     """A normalized string plus, for each of its characters, the raw index it came from.
@@ -77,20 +99,35 @@ class Normalizer:
     """
 
     def __init__(self, t2s: dict[str, str]) -> None:
-        self._t2s = dict(t2s)
-        # Which characters change under folding? Uppercase ASCII, every non-ASCII character
-        # outside the CJK basic block that is a letter or digit (full-width forms, circled
-        # and styled digits, compatibility ideographs, Latin-1 letters, ...), and traditional
-        # characters inside the CJK block. Noise characters (punctuation, emoji) do not
-        # count: the compact form drops them anyway.
-        trad = "".join(sorted(k for k in self._t2s if len(k) == 1))
-        self._needs_fold = re.compile(
-            "[A-Z"
-            + re.escape(trad)
-            + r"\u0080-\u2fff\u3040-\u4dff\ua000-\ud7ff\uf900-\uffff\U00010000-\U0010ffff]"
-            + f"|[0-9{_CN_DIGIT_CLASS}]{{5,}}"
-        )
+        self._t2s = {**dict(t2s), **_EXTRA_FOLD}
         self._fold_cache: dict[str, str] = {}
+        # Which characters make folding worth its cost? Those whose fold differs and either
+        # are word characters or fold into one (full-width letters and digits, circled
+        # digits, traditional characters, compatibility ideographs, ...). Punctuation that
+        # folds to punctuation (，！？ and friends, in nearly every Chinese message) does not
+        # count, since the compact form drops it anyway; the few full-width symbols that the
+        # URL and account detectors read (／ ． ＠) do.
+        relevant = self._fold_relevant()
+        non_ascii = [c for c in relevant if not c.isascii()]
+        #: Body of the character class behind :meth:`needs_fold` (callers extend it).
+        self.fold_class = "A-Z" + _char_class(non_ascii) + _ASTRAL_FOLD
+        self._needs_fold = re.compile("[" + self.fold_class + "]")
+        self._needs_fold_beyond_case = re.compile("[" + _char_class(non_ascii) + _ASTRAL_FOLD + "]")
+
+    def _fold_relevant(self) -> list[str]:
+        out: list[str] = []
+        for cp in range(0x10000):
+            ch = chr(cp)
+            if 0xD800 <= cp <= 0xDFFF:
+                continue
+            f = self.fold_char(ch)
+            if f == ch:
+                continue
+            if NOISE_RE.fullmatch(ch) and (not f or NOISE_RE.fullmatch(f)) and ch not in "／．＠":
+                continue
+            out.append(ch)
+        self._fold_cache.clear()
+        return out
 
     # -- single characters -------------------------------------------------------------
     def fold_char(self, ch: str) -> str:
@@ -109,12 +146,27 @@ class Normalizer:
 
     # -- whole texts ---------------------------------------------------------------------
     def needs_fold(self, text: str) -> bool:
+        """True when some character of ``text`` folds into a different letter or digit.
+
+        Runs of Chinese numerals (一三八…) are not tested here (一 is in half of all
+        messages); :meth:`fold` converts them, and the detector's prefilter sends such
+        runs to the slow path through its cue words.
+        """
         return self._needs_fold.search(text) is not None
 
     def fold(self, text: str) -> Normalized:
         """Return the folded form with its map to raw offsets (identity when unchanged)."""
         if self._needs_fold.search(text) is None:
-            return Normalized(text, None)
+            if _NUMERAL_RUN_RE.search(text) is None:
+                return Normalized(text, None)
+            return Normalized(_NUMERAL_RUN_RE.sub(_numerals_to_digits, text), None)
+        if self._needs_fold_beyond_case.search(text) is None:
+            # only ASCII capitals to fold: lower() keeps every offset
+            lowered = text.lower()
+            if len(lowered) == len(text):
+                if _NUMERAL_RUN_RE.search(lowered) is not None:
+                    lowered = _NUMERAL_RUN_RE.sub(_numerals_to_digits, lowered)
+                return Normalized(lowered, None)
         out: list[str] = []
         to_raw: list[int] = []
         fold_char = self.fold_char

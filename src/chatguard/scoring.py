@@ -10,6 +10,8 @@ rule-set fingerprint always gives the same verdict on every platform.
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_right
 from collections.abc import Sequence
 
 import numpy as np
@@ -42,8 +44,38 @@ class Scorer:
             [spec.low, spec.medium, spec.high, spec.critical], dtype=np.float64
         )
 
+        self._threshold_list = [float(x) for x in self._thresholds]
+        self._combo_sets = [
+            (frozenset(c.categories), float(c.bonus)) for c in combos
+        ]
+
     def level_of(self, score: float) -> LevelName:
-        return LEVEL_NAMES[int(np.searchsorted(self._thresholds, score, side="right"))]
+        return LEVEL_NAMES[bisect_right(self._threshold_list, score)]
+
+    def score_one(
+        self, cats: Sequence[str], weights: Sequence[float]
+    ) -> tuple[float, LevelName, dict[str, float]]:
+        """One message, in plain Python: numpy's per-call overhead (tens of microseconds)
+        would dominate a single message. Same formula as :meth:`score_many`, and both round
+        to 6 decimals, so the two agree."""
+        log_miss: dict[str, float] = {}
+        for c, w in zip(cats, weights, strict=True):
+            if w > 0.0:
+                log_miss[c] = log_miss.get(c, 0.0) + math.log1p(-min(w, _MAX_W))
+        if not log_miss:
+            return 0.0, "none", {}
+        order = self.cat_index
+        per_cat = {c: -math.expm1(log_miss[c]) for c in sorted(log_miss, key=order.__getitem__)}
+        miss = 1.0
+        for v in per_cat.values():
+            miss *= 1.0 - min(v, _MAX_W)
+        total = 1.0 - miss
+        present = per_cat.keys()
+        for need, bonus in self._combo_sets:
+            if need <= present:
+                total += bonus
+        total = round(min(max(total, 0.0), 1.0), 6)
+        return total, self.level_of(total), {c: round(v, 6) for c, v in per_cat.items()}
 
     def score_many(
         self, batches: Sequence[tuple[Sequence[str], Sequence[float]]]
@@ -74,8 +106,9 @@ class Scorer:
         out: list[tuple[float, LevelName, dict[str, float]]] = []
         for i in range(n):
             row = per_cat[i]
-            cats = {self.categories[j]: round(float(row[j]), 6) for j in np.flatnonzero(row > 0)}
-            out.append((float(total[i]), LEVEL_NAMES[int(levels[i])], cats))
+            nonzero = np.flatnonzero(row > 0)
+            per = {self.categories[j]: round(float(row[j]), 6) for j in nonzero}
+            out.append((float(total[i]), LEVEL_NAMES[int(levels[i])], per))
         return out
 
     def _combine(self, per_cat: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -83,7 +116,8 @@ class Scorer:
         total = 1.0 - miss
         if len(self._combo_bonus):
             present = per_cat > 0
-            hit = (present.astype(np.int64) @ self._combo_masks.T.astype(np.int64)) == self._combo_need
+            masks = self._combo_masks.T.astype(np.int64)
+            hit = (present.astype(np.int64) @ masks) == self._combo_need
             total = total + hit.astype(np.float64) @ self._combo_bonus
         result: npt.NDArray[np.float64] = np.round(np.clip(total, 0.0, 1.0), 6)
         return result

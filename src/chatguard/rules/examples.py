@@ -29,13 +29,15 @@ class ExampleResult:
     def describe(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
         want = "should fire" if self.kind == "match" else "should NOT fire"
-        return f"{where}: rule {self.rule_id!r} {want} on {self.text!r} (fired: {', '.join(self.fired) or 'nothing'})"
+        fired = ", ".join(self.fired) or "nothing"
+        return f"{where}: rule {self.rule_id!r} {want} on {self.text!r} (fired: {fired})"
 
 
 def run_examples(detector: Detector) -> list[ExampleResult]:
     results: list[ExampleResult] = []
     for lr in detector.ruleset.rules:
-        for kind, texts in (("match", lr.spec.examples.match), ("no_match", lr.spec.examples.no_match)):
+        examples = lr.spec.examples
+        for kind, texts in (("match", examples.match), ("no_match", examples.no_match)):
             for text in texts:
                 verdict = detector.check(text)
                 fired = verdict.rule_ids

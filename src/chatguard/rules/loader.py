@@ -15,16 +15,16 @@ import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+
+# The public sre_* aliases are deprecated; the regex parser lives in re._parser.
+from re import _constants as sre_constants  # type: ignore[attr-defined]
+from re import _parser as sre_parse  # type: ignore[attr-defined]
 from typing import Any
 
 from pydantic import ValidationError
 
 from ..errors import RuleError, SchemaVersionError
 from .schema import SCHEMA_VERSION, PackFile, RuleFile, RuleSpec, ScoringSpec
-
-# The public sre_* aliases are deprecated; the regex parser lives in re._parser.
-from re import _constants as sre_constants  # type: ignore[attr-defined]
-from re import _parser as sre_parse  # type: ignore[attr-defined]
 
 __all__ = ["BUNDLED_PACK", "LoadedRule", "RuleSet", "bundled_pack_path", "load_rules"]
 
@@ -210,8 +210,10 @@ def _load_rule_file(path: Path, pack_dir: Path, pack_name: str) -> list[LoadedRu
         raise _validation_error(exc, path, text, raw) from None
     out: list[LoadedRule] = []
     seen: dict[str, int | None] = {}
+    occurrence: dict[str, int] = {}
     for spec in rf.rules:
-        line = _rule_line(text, spec.id)
+        occurrence[spec.id] = occurrence.get(spec.id, -1) + 1
+        line = _rule_line(text, spec.id, occurrence[spec.id])
         if spec.id in seen:
             raise RuleError(
                 f"duplicate rule id (first defined at line {seen[spec.id]})",
@@ -253,7 +255,7 @@ def _read_wordlist(spec: RuleSpec, pack_dir: Path, path: Path, text: str) -> lis
 
 
 def _check_regex(pattern: str, path: Path, text: str, rule_id: str, fld: str) -> None:
-    line = _field_line(text, rule_id, "regex")
+    line = _field_line(text, rule_id, "patterns")
     try:
         parsed = sre_parse.parse(pattern)
     except re.error as exc:
@@ -275,7 +277,7 @@ def _nested_repeat(parsed: Any, *, inside_repeat: bool) -> bool:
     """True when an unbounded-ish repeat (max > 1) sits inside another repeat."""
     for op, av in parsed:
         if op in _REPEATS:
-            lo, hi, sub = av
+            _lo, hi, sub = av
             big = hi is sre_constants.MAXREPEAT or hi > 1
             if big and inside_repeat:
                 return True
@@ -306,9 +308,13 @@ def _line_of_key(text: str, key: str, start: int = 0) -> int | None:
     return None if m is None else text.count("\n", 0, m.start()) + 1
 
 
-def _rule_line(text: str, rule_id: str) -> int | None:
-    m = re.search(rf"^\s*id\s*=\s*[\"']{re.escape(rule_id)}[\"']", text, re.M)
-    return None if m is None else text.count("\n", 0, m.start()) + 1
+def _rule_line(text: str, rule_id: str, nth: int = 0) -> int | None:
+    """Line of the ``nth`` (0-based) ``id = "rule_id"`` in the file."""
+    pattern = re.compile(rf"^\s*id\s*=\s*[\"']{re.escape(rule_id)}[\"']", re.M)
+    for i, m in enumerate(pattern.finditer(text)):
+        if i == nth:
+            return text.count("\n", 0, m.start()) + 1
+    return None
 
 
 def _field_line(text: str, rule_id: str | None, key: str) -> int | None:
@@ -319,13 +325,15 @@ def _field_line(text: str, rule_id: str | None, key: str) -> int | None:
             # the rule's table starts at the last [[rules]] header before its id
             start = text.rfind("[[rules]]", 0, m.start())
             start = max(start, 0)
-    line = _line_of_key(text, key.split(".")[0].split("[")[0], start)
+    line = _line_of_key(text, key.split(".", maxsplit=1)[0].split("[", maxsplit=1)[0], start)
     if line is None and rule_id is not None:
         return _rule_line(text, rule_id)
     return line
 
 
-def _validation_error(exc: ValidationError, path: Path, text: str, raw: dict[str, Any]) -> RuleError:
+def _validation_error(
+    exc: ValidationError, path: Path, text: str, raw: dict[str, Any]
+) -> RuleError:
     err = exc.errors()[0]
     loc = list(err["loc"])
     rule_id: str | None = None

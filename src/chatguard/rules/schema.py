@@ -143,6 +143,10 @@ class Examples(_Strict):
     no_match: list[str] = Field(min_length=1)
 
 
+def _default_variants() -> list[VariantKind]:
+    return ["homophone", "split", "pinyin", "alias"]
+
+
 class RuleSpec(_Strict):
     """One rule. ``id`` is stable kebab-case: never renamed or reused."""
 
@@ -161,9 +165,7 @@ class RuleSpec(_Strict):
         | None
     ) = Field(default=None, min_length=1)
     boundary: Literal["token", "none"] = "none"
-    variants: list[VariantKind] = Field(
-        default_factory=lambda: ["homophone", "split", "pinyin", "alias"]
-    )
+    variants: list[VariantKind] = Field(default_factory=_default_variants)
     context: ContextSpec | None = None
     near: NearSpec | None = None
     tags: list[str] = Field(default_factory=list)
@@ -195,7 +197,8 @@ class RuleSpec(_Strict):
 
     @model_validator(mode="after")
     def _has_something_to_match(self) -> RuleSpec:
-        if not (self.keywords or self.keywords_file or self.patterns or self.detectors or self.near):
+        matchers = (self.keywords, self.keywords_file, self.patterns, self.detectors, self.near)
+        if not any(matchers):
             raise ValueError(
                 "a rule needs at least one of keywords, keywords_file, patterns, detectors, near"
             )
