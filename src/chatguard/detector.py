@@ -219,6 +219,12 @@ class Detector:
         score, level, per_cat = self._scorer.score_one(cats, weights)
         return Verdict(score, level, tuple(findings), self.fingerprint, MappingProxyType(per_cat))
 
+    def spans_junction(self, joined: str, cut: int) -> bool:
+        """True when some rule word (keyword, variant, near-group or context word) occurs in
+        the compact text ``joined`` across position ``cut``: the conversation guard uses it
+        to analyse two messages glued together only when a word was split between them."""
+        return any(last + 1 - length < cut <= last for last, (length, _) in self._find_all(joined))
+
     def explain(self, text: str) -> dict[str, Any]:
         """The verdict plus the normalized forms it was computed on (for debugging rules)."""
         folded, compact = self._normalizer.normalize(text)

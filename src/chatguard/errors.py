@@ -9,8 +9,12 @@ keeps working for code that does not know chatguard::
     │   └── SchemaVersionError              a file declares a schema_version we do not read
     ├── ConfigError (ValueError)            a policy / guard / CLI option is invalid
     ├── InputError (ValueError)             a chat message or input row is malformed
-    └── SinkError (RuntimeError)            a sink failed (only raised by sinks themselves;
-                                            the dispatcher never lets it reach ``feed``)
+    ├── SinkError (RuntimeError)            a sink failed (only raised by sinks themselves;
+    │   │                                   the dispatcher never lets it reach ``feed``)
+    │   └── DeliveryError                   a sink gave up after retrying; carries the
+    │                                       undelivered events (``chatguard.sinks``)
+    └── StoreUnavailableError (ConnectionError)  a shared state store cannot be reached
+                                            (``chatguard.state``; only ``forget`` raises it)
 
 Messages name the place: file, line, rule id and field for rules; line number for inputs.
 """

@@ -121,7 +121,7 @@ _EPS = 1e-4
 class _Engine:
     """A detector plus what the guard precomputes from its rule set. Immutable."""
 
-    __slots__ = ("combos", "detector", "find", "fingerprint", "rule_stage", "thresholds")
+    __slots__ = ("combos", "detector", "fingerprint", "rule_stage", "spans_junction", "thresholds")
 
     def __init__(self, detector: Detector) -> None:
         self.detector = detector
@@ -138,11 +138,9 @@ class _Engine:
             (sum(1 << _CAT_INDEX[c] for c in set(combo.categories)), combo.bonus)
             for combo in scoring.combos
         )
-        # the detector's own keyword automaton: a junction of two messages is analysed
-        # only when some keyword, variant or context word spans the cut (without it, every
-        # junction is analysed: correct, slower)
-        self.find: Callable[[str], Iterable[tuple[int, tuple[int, Any]]]] | None = getattr(
-            detector, "_find", None)
+        # a junction of two messages is analysed only when some keyword, variant or
+        # context word spans the cut
+        self.spans_junction: Callable[[str, int], bool] = detector.spans_junction
 
     def combine(self, cats: Mapping[int, float]) -> float:
         """Per-category evidence -> score, exactly as :class:`~chatguard.scoring.Scorer`
@@ -589,8 +587,7 @@ class Guard:
             if prev is not None and head and 0 <= now - prev[1] <= pol.split_window_seconds:
                 joined = prev[0] + head
                 cut = len(prev[0])
-                if engine.find is None or any(last + 1 - length < cut <= last
-                                              for last, (length, _) in engine.find(joined)):
+                if engine.spans_junction(joined, cut):
                     for f in det.check(joined).findings:
                         if f.start < cut < f.end and not f.suppressed and f.weight > 0.0:
                             junction.append((joined, f))
