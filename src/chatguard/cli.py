@@ -33,11 +33,13 @@ def _use_color(stream: TextIO, mode: str) -> bool:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="chatguard", description=__doc__.splitlines()[0] if __doc__ else None)
+    first_line = __doc__.splitlines()[0] if __doc__ else None
+    p = argparse.ArgumentParser(prog="chatguard", description=first_line)
     sub = p.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("check", help="score messages (arguments, --file, or stdin with '-')")
-    c.add_argument("text", nargs="*", help="message text; '-' reads one message per line from stdin")
+    c.add_argument("text", nargs="*",
+                   help="message text; '-' reads one message per line from stdin")
     c.add_argument("--file", "-f", help="read one message per line from this file")
     c.add_argument("--rules", action="append", metavar="DIR",
                    help="rule pack directory (repeatable; default: the bundled zh-CN pack)")

@@ -51,7 +51,7 @@ def _redacted(url: str) -> str:
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     """Refuse redirects: urllib would turn a redirected POST into a body-less GET."""
 
-    def redirect_request(  # noqa: PLR0917 - signature fixed by urllib
+    def redirect_request(
         self,
         req: urllib.request.Request,
         fp: object,
