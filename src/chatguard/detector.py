@@ -25,7 +25,7 @@ from types import MappingProxyType
 from typing import Any
 
 from . import identifiers
-from .matching import KIND_KEYWORD, KIND_NEAR, KIND_SUPPRESS, CompiledRules, Entry
+from .matching import KIND_CONTEXT, KIND_KEYWORD, KIND_NEAR, CompiledRules, Entry
 from .models import Finding, Verdict
 from .normalize import NOISE_RE, REPEAT_RE, Normalized, Normalizer
 from .rules.loader import RuleSet, load_rules
@@ -43,6 +43,11 @@ _MAX_FINDINGS_PER_RULE = 100
 #: it), never part of a keyword (checked at compile time).
 _SEP = "\ua66e"
 _RUN_RE = re.compile(r"(.)\1*", re.DOTALL)
+
+
+def _first(m: re.Match[str]) -> str:
+    # a function, not the template r"\1": re.sub re-expands a template on every call
+    return m.group(1)
 _EMPTY_CATS: MappingProxyType[str, float] = MappingProxyType({})
 
 
@@ -120,12 +125,12 @@ class Detector:
     def _check_folded(self, text: str) -> Verdict:
         """The prefilter for messages with digits, currency signs or characters to fold: the
         same tests as :meth:`check`, on the folded text, plus the identifier prefilter."""
-        folded, compact = self._normalizer.normalize(text)
-        ctext = compact.text
+        folded = self._normalizer.fold(text).text  # no offset maps: only a yes / no here
+        ctext = NOISE_RE.sub("", folded)
         if (
             self._find(ctext)
             or self._always
-            or (self._needs_identifiers and identifiers.quick_check(folded.text))
+            or (self._needs_identifiers and identifiers.quick_check(folded))
             or (REPEAT_RE.search(ctext) is not None and self._collapsed_hits(ctext))
         ):
             return self._analyze(text)
@@ -192,7 +197,7 @@ class Detector:
         return sorted(flagged)
 
     def _collapsed_hits(self, compact: str) -> bool:
-        collapsed = "".join(m.group(1) for m in _RUN_RE.finditer(compact))
+        collapsed = REPEAT_RE.sub(_first, compact)
         entries = self._rules.entries
         for _, (_, payloads) in self._find(collapsed):
             if any(entries[p].collapsible for p in payloads):
@@ -254,7 +259,7 @@ class Detector:
         ctx = _Context(text, compact, self._tokenizer)
         kw_by_rule: dict[int, list[tuple[int, int, Entry]]] = {}
         near_by_rule: dict[int, list[tuple[int, int, int, Entry]]] = {}
-        ctx_by_rule: dict[int, list[tuple[int, int, Entry]]] = {}
+        ctx_hits: list[tuple[int, int, str]] = []  # context words, whichever rule they serve
         for s, e, p in sorted(occ):
             entry = entries[p]
             if entry.ascii and not _ascii_isolated(text, compact.raw_span(s, e)):
@@ -263,8 +268,8 @@ class Detector:
                 kw_by_rule.setdefault(entry.rule, []).append((s, e, entry))
             elif entry.kind == KIND_NEAR:
                 near_by_rule.setdefault(entry.rule, []).append((s, e, entry.group, entry))
-            else:
-                ctx_by_rule.setdefault(entry.rule, []).append((s, e, entry))
+            elif entry.kind == KIND_CONTEXT:
+                ctx_hits.append((s, e, entry.keyword))
 
         findings: list[Finding] = []
         for ri, hits in kw_by_rule.items():
@@ -277,7 +282,7 @@ class Detector:
                 if lr.spec.boundary == "token" and not ctx.on_token_boundaries(s, e):
                     continue
                 findings.append(self._make(text, compact, ctx, ri, s, e, entry.keyword,
-                                           entry.variant, ctx_by_rule.get(ri, ())))
+                                           entry.variant, ctx_hits))
                 kept += 1
                 if kept >= _MAX_FINDINGS_PER_RULE:
                     break
@@ -289,7 +294,7 @@ class Detector:
                 continue  # some group never occurs: no window can hold them all
             for s, e, words, spans in _near_windows(parts, ngroups, near.within):
                 findings.append(self._make(text, compact, ctx, ri, s, e, " + ".join(words),
-                                           "near", ctx_by_rule.get(ri, ()), spans))
+                                           "near", ctx_hits, spans))
         # rule regexes: gated by a keyword / near hit of the same rule, or always-on rules
         pattern_rules = set(kw_by_rule) | set(near_by_rule) | set(rules.always_pattern_rules)
         for ri in sorted(pattern_rules):
@@ -306,7 +311,7 @@ class Detector:
                     cs, ce = _compact_span(compact, rs, re_)
                     factor, used, suppressed, note = (
                         self._context(ctx, ri, cs, ce, ctx_hits)
-                        if cs < ce and (ctx_hits := ctx_by_rule.get(ri, ()))
+                        if cs < ce and ctx_hits
                         else (1.0, (), False, "")
                     )
                     findings.append(self._finding(ri, rs, re_, text, f"pattern:{cp.name}",
@@ -328,7 +333,7 @@ class Detector:
         return findings
 
     def _make(self, text: str, compact: Normalized, ctx: _Context, ri: int, s: int, e: int,
-              keyword: str, variant: str, ctx_hits: Sequence[tuple[int, int, Entry]],
+              keyword: str, variant: str, ctx_hits: Sequence[tuple[int, int, str]],
               parts: tuple[tuple[int, int], ...] = ()) -> Finding:
         """A keyword or near finding on compact span [s, e), with its context applied."""
         rs, re_ = compact.raw_span(s, e)
@@ -340,7 +345,7 @@ class Detector:
 
     def _context(
         self, ctx: _Context, ri: int, s: int, e: int,
-        ctx_hits: Sequence[tuple[int, int, Entry]], parts: tuple[tuple[int, int], ...] = (),
+        ctx_hits: Sequence[tuple[int, int, str]], parts: tuple[tuple[int, int], ...] = (),
     ) -> tuple[float, tuple[str, ...], bool, str]:
         """(weight factor, context words used, suppressed?, note) for a hit on [s, e).
 
@@ -352,18 +357,24 @@ class Detector:
         spec = self._rules.rules[ri].spec
         if spec.context is None or not ctx_hits:
             return 1.0, (), False, ""
+        rules = self._rules
+        suppress_words = rules.context_suppress[ri]
+        boost_words = rules.context_boost[ri]
         window = spec.context.window
         spans = parts or ((s, e),)
         suppress: list[str] = []
         boost: list[str] = []
-        for cs, ce, entry in ctx_hits:
+        for cs, ce, word in ctx_hits:
+            is_suppress = word in suppress_words
+            if not is_suppress and word not in boost_words:
+                continue
             if any(cs < pe and ps < ce for ps, pe in spans):
                 continue
             if not ctx.near(cs, ce, s, e, window):
                 continue
             if ce - cs == 1 and not ctx.on_token_boundaries(cs, ce):
                 continue
-            (suppress if entry.kind == KIND_SUPPRESS else boost).append(entry.keyword)
+            (suppress if is_suppress else boost).append(word)
         if suppress:
             used = tuple(dict.fromkeys(suppress))
             note = f"; suppressed by context {', '.join(repr(w) for w in used)}"

@@ -21,19 +21,18 @@ from .rules.loader import LoadedRule, RuleSet
 from .variants import VariantExpander
 
 __all__ = [
-    "KIND_BOOST",
+    "KIND_CONTEXT",
     "KIND_CUE",
     "KIND_KEYWORD",
     "KIND_NEAR",
-    "KIND_SUPPRESS",
     "CompiledRules",
     "Entry",
 ]
 
 KIND_KEYWORD: Final = 0
 KIND_NEAR: Final = 1
-KIND_BOOST: Final = 2
-KIND_SUPPRESS: Final = 3
+#: A context word (boost or suppress, per rule: see CompiledRules.context_boost/_suppress).
+KIND_CONTEXT: Final = 2
 #: A word that only tells the prefilter "the identifier detectors may find something here".
 KIND_CUE: Final = 4
 
@@ -106,6 +105,10 @@ class CompiledRules:
                         user_words.append(v.text)
                     add(v.text, _entry(ri, kind, group, kw, v.kind, v.text))
 
+        context_words: set[str] = set()
+        #: rule index -> its boost / suppress words (normalized)
+        self.context_boost: dict[int, frozenset[str]] = {}
+        self.context_suppress: dict[int, frozenset[str]] = {}
         patterns: list[CompiledPattern] = []
         detector_kinds: dict[str, list[int]] = {}
         always_patterns: list[int] = []
@@ -121,14 +124,18 @@ class CompiledRules:
                     for word in group:
                         add_with_variants(word, lr, ri, KIND_NEAR, gi, "near.groups")
             if spec.context is not None:
-                for word in spec.context.boost:
-                    w = norm(word, lr, "context.boost")
-                    user_words.append(w)
-                    add(w, _entry(ri, KIND_BOOST, -1, w, "exact", w))
-                for word in spec.context.suppress:
-                    w = norm(word, lr, "context.suppress")
-                    user_words.append(w)
-                    add(w, _entry(ri, KIND_SUPPRESS, -1, w, "exact", w))
+                # Context words are shared by many rules (小心 suppresses a hundred of them):
+                # one automaton entry per distinct word, and a per-rule set to look it up,
+                # so a message pays per context word, not per (word, rule) pair.
+                boost = {norm(w, lr, "context.boost") for w in spec.context.boost}
+                suppress = {norm(w, lr, "context.suppress") for w in spec.context.suppress}
+                self.context_boost[ri] = frozenset(boost - suppress)
+                self.context_suppress[ri] = frozenset(suppress)
+                for w in sorted(boost | suppress):
+                    if w not in context_words:
+                        context_words.add(w)
+                        user_words.append(w)
+                        add(w, _entry(-1, KIND_CONTEXT, -1, w, "exact", w))
             for pat in spec.patterns or ():
                 patterns.append(CompiledPattern(ri, pat.name, re.compile(pat.regex), pat.validator))
             if spec.patterns and not (lr.keywords or spec.near):

@@ -71,7 +71,8 @@ def _char_class(chars: list[str]) -> str:
 class Normalized:
     """A normalized string plus, for each of its characters, the raw index it came from.
 
-    ``to_raw`` is ``None`` when the text is the raw text unchanged (identity map). A span
+    ``to_raw`` is ``None`` when the map is the identity: the text has the raw text's length
+    and character ``i`` came from raw character ``i`` (it may still differ, e.g. folded). A span
     ``[s, e)`` on ``text`` maps to ``[to_raw[s], to_raw_last[e - 1] + 1)`` on the raw text;
     ``to_raw_last`` differs from ``to_raw`` only where one character stands for a run of raw
     characters (collapsed repeats).
@@ -115,7 +116,11 @@ class Normalizer:
         self._needs_fold_beyond_case = re.compile("[" + _char_class(non_ascii) + _ASTRAL_FOLD + "]")
 
     def _fold_relevant(self) -> list[str]:
+        """The characters :meth:`needs_fold` looks for; also builds the one-to-one
+        translation table and the test for characters that fold to zero or several."""
         out: list[str] = []
+        table: dict[int, str] = {}
+        uneven: list[str] = []
         for cp in range(0x10000):
             ch = chr(cp)
             if 0xD800 <= cp <= 0xDFFF:
@@ -123,10 +128,19 @@ class Normalizer:
             f = self.fold_char(ch)
             if f == ch:
                 continue
+            if len(f) == 1:
+                table[cp] = f
+            else:
+                uneven.append(ch)
             if NOISE_RE.fullmatch(ch) and (not f or NOISE_RE.fullmatch(f)) and ch not in "／．＠":
                 continue
             out.append(ch)
         self._fold_cache.clear()
+        self._table = table
+        # astral characters and lone surrogates take the per-character path too
+        self._uneven = re.compile(
+            "[" + _char_class(uneven) + _ASTRAL_FOLD + "\ud800-\udfff]"
+        )
         return out
 
     # -- single characters -------------------------------------------------------------
@@ -167,6 +181,12 @@ class Normalizer:
                 if _NUMERAL_RUN_RE.search(lowered) is not None:
                     lowered = _NUMERAL_RUN_RE.sub(_numerals_to_digits, lowered)
                 return Normalized(lowered, None)
+        if self._uneven.search(text) is None:
+            # every character folds to exactly one: one C-level translate, offsets unchanged
+            folded = text.translate(self._table)
+            if _NUMERAL_RUN_RE.search(folded) is not None:
+                folded = _NUMERAL_RUN_RE.sub(_numerals_to_digits, folded)
+            return Normalized(folded, None)
         out: list[str] = []
         to_raw: list[int] = []
         fold_char = self.fold_char
