@@ -9,7 +9,9 @@ True
 
 from __future__ import annotations
 
+import importlib
 import logging
+from typing import TYPE_CHECKING, Any
 
 from .detector import Detector
 from .errors import (
@@ -20,13 +22,39 @@ from .errors import (
     SchemaVersionError,
     SinkError,
 )
-from .events import Event
-from .guard import Guard
-from .messages import ChatMessage
 from .models import Finding, Level, LevelName, Verdict
-from .policy import Policy
 from .rules.loader import RuleSet, load_rules
-from .state import MemoryStore, RedisStore
+
+if TYPE_CHECKING:
+    from .events import Event
+    from .guard import Guard
+    from .messages import ChatMessage
+    from .policy import Policy
+    from .state import MemoryStore, RedisStore
+
+# The conversation guard and its parts load on first use: a process that only scores
+# messages (a batch job, a rule author's CLI) does not pay for them at import.
+_LAZY = {
+    "ChatMessage": "messages",
+    "Event": "events",
+    "Guard": "guard",
+    "MemoryStore": "state",
+    "Policy": "policy",
+    "RedisStore": "state",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'chatguard' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 __version__ = "0.1.0"
 

@@ -186,8 +186,9 @@ def prefilter_cues() -> tuple[str, ...]:
     The detector puts them into its keyword prefilter, so a message without any of them, any
     ASCII digit and any ``¥``/``￥`` skips the identifier regexes entirely. The list is
     generous (over-triggering costs speed only): every cue of :data:`_QUICK_RE`'s branches,
-    every Chinese numeral followed by a multiplier or money unit, and every run of three
-    Chinese numerals (a phone number spelled out).
+    every Chinese numeral followed by a multiplier or money unit, every run of three plain
+    Chinese numerals (a phone number spelled out) and every financial numeral (壹 贰 叁 ...,
+    rare outside amounts and disguised numbers).
     """
     cues: set[str] = {
         "微信", "威信", "薇信", "徽信", "v信", "加v", "加薇", "v", "weixin", "wechat", "wx", "vx",
@@ -203,11 +204,12 @@ def prefilter_cues() -> tuple[str, ...]:
             for ge in ("", "个"):
                 for u in units:
                     cues.add(n + mid + ge + u)
-    digits = _CN_DIGITS
-    for a in digits:
-        for b in digits:
-            for c in digits:
+    plain = "零〇一二两三四五六七八九幺"
+    for a in plain:
+        for b in plain:
+            for c in plain:
                 cues.add(a + b + c)
+    cues.update(ch for ch in _CN_DIGITS if ch not in plain)
     return tuple(sorted(cues))
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from . import identifiers
 from ._ahocorasick import KeywordAutomaton
@@ -39,9 +39,9 @@ KIND_CUE: Final = 4
 _DOUBLED = re.compile(r"(.)\1", re.DOTALL)
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """What one automaton key means for one rule."""
+class Entry(NamedTuple):
+    """What one automaton key means for one rule (a named tuple: tens of thousands are
+    built per rule set, and tuples build several times faster than frozen dataclasses)."""
 
     rule: int  # index into CompiledRules.rules
     kind: int  # KIND_*

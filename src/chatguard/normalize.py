@@ -121,9 +121,15 @@ class Normalizer:
         out: list[str] = []
         table: dict[int, str] = {}
         uneven: list[str] = []
+        t2s = self._t2s
+        is_nfkc = unicodedata.is_normalized
         for cp in range(0x10000):
             ch = chr(cp)
             if 0xD800 <= cp <= 0xDFFF:
+                continue
+            # cheap C-level tests first: most characters are NFKC-stable, caseless and
+            # not traditional, and fold to themselves
+            if ch not in t2s and is_nfkc("NFKC", ch) and ch.casefold() == ch:
                 continue
             f = self.fold_char(ch)
             if f == ch:
