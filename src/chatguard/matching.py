@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 from typing import Final, NamedTuple
 
 from . import identifiers
 from ._ahocorasick import KeywordAutomaton
+from ._tables import read_table
 from .errors import RuleError
 from .normalize import Normalizer
 from .rules.loader import LoadedRule, RuleSet
@@ -166,12 +168,21 @@ class CompiledRules:
         self.keyword_count = len(keys)
 
 
+@cache
+def _word_counts() -> dict[str, int]:
+    return {w: int(n) for w, n in read_table("wordfreq.tsv")}
+
+
 def _anchor_group(groups: list[list[str]]) -> int:
-    """The near group least likely to occur in ordinary chat: the one whose shortest word is
-    longest (a one-character word such as 你 is everywhere), then the one with fewer words."""
+    """The near group least likely to occur in ordinary text: the lowest summed word count
+    in the bundled frequency table (words not in it are rare), then the longest shortest
+    word. Only this group's words start an analysis; the other groups are looked for after.
+    """
+    counts = _word_counts()
+
     def rank(i: int) -> tuple[int, int]:
         words = [w for w in groups[i] if w]
-        return (-min((len(w) for w in words), default=0), len(words))
+        return (sum(counts.get(w, 0) for w in words), -min((len(w) for w in words), default=0))
 
     return min(range(len(groups)), key=rank)
 
