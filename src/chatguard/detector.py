@@ -298,9 +298,10 @@ class Detector:
         # rule regexes: gated by a keyword / near hit of the same rule, or always-on rules
         pattern_rules = set(kw_by_rule) | set(near_by_rule) | set(rules.always_pattern_rules)
         for ri in sorted(pattern_rules):
+            kept = 0
             for cp in rules.patterns_by_rule.get(ri, ()):
                 for m in cp.regex.finditer(folded.text):
-                    if m.end() <= m.start():
+                    if m.end() <= m.start() or kept >= _MAX_FINDINGS_PER_RULE:
                         continue
                     value: float | None = None
                     if cp.validator is not None:
@@ -317,13 +318,19 @@ class Detector:
                     findings.append(self._finding(ri, rs, re_, text, f"pattern:{cp.name}",
                                                   "pattern", used, suppressed, factor, value,
                                                   f"pattern {cp.name!r}{note}"))
+                    kept += 1
         if self._needs_identifiers and identifiers.quick_check(folded.text):
             original = (
                 text if folded.to_raw is None else "".join(text[i] for i in folded.to_raw)
             )
+            per_kind: dict[str, int] = {}
             for hit in identifiers.find_identifiers(
                 folded.text, self._identifier_kinds, original=original
             ):
+                seen = per_kind.get(hit.kind, 0)
+                if seen >= _MAX_FINDINGS_PER_RULE:
+                    continue
+                per_kind[hit.kind] = seen + 1
                 rs, re_ = folded.raw_span(hit.start, hit.end)
                 val = hit.value if isinstance(hit.value, float) else None
                 for ri in rules.detector_rules.get(hit.kind, ()):
@@ -453,11 +460,11 @@ def _ascii_isolated(raw: str, span: tuple[int, int]) -> bool:
     if s >= e:
         return False
     first, last = raw[s], raw[e - 1]
-    if s > 0:
+    if s > 0 and first.isascii() and first.isalnum():
         before = raw[s - 1]
         if before.isascii() and before.isalnum() and before.isalpha() == first.isalpha():
             return False
-    if e < len(raw):
+    if e < len(raw) and last.isascii() and last.isalnum():
         after = raw[e]
         if after.isascii() and after.isalnum() and after.isalpha() == last.isalpha():
             return False
@@ -478,11 +485,20 @@ def _non_overlapping(hits: list[tuple[int, int, Entry]]) -> list[tuple[int, int,
         return hits
     ordered = sorted(hits, key=lambda h: (h[0] - h[1], h[0], h[2].variant != "exact"))
     kept: list[tuple[int, int, Entry]] = []
-    taken: list[tuple[int, int]] = []
+    starts: list[int] = []  # kept spans never overlap, so sorted starts also sort the ends
+    ends: list[int] = []
     for h in ordered:
-        if all(h[1] <= s or e <= h[0] for s, e in taken):
-            kept.append(h)
-            taken.append((h[0], h[1]))
+        s, e = h[0], h[1]
+        i = bisect_right(starts, s)
+        if i > 0 and ends[i - 1] > s:  # the kept span starting before s reaches into it
+            continue
+        if i < len(starts) and starts[i] < e:  # the next kept span starts inside it
+            continue
+        starts.insert(i, s)
+        ends.insert(i, e)
+        kept.append(h)
+        if len(kept) >= _MAX_FINDINGS_PER_RULE:
+            break
     kept.sort(key=lambda h: h[0])
     return kept
 

@@ -51,7 +51,7 @@ class Entry(NamedTuple):
     keyword: str  # the normalized keyword (canonical form)
     variant: str  # "exact" or the variant kind that produced the key
     collapsible: bool  # may match in the repeats-collapsed text (key has no doubled chars)
-    ascii: bool  # pure ASCII key: needs a non-alphanumeric neighbour on both sides
+    ascii: bool  # starts or ends with an ASCII letter/digit: that end must not be glued on
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,5 +195,5 @@ def _entry(rule: int, kind: int, group: int, keyword: str, variant: str, key: st
         keyword=keyword,
         variant=variant,
         collapsible=_DOUBLED.search(key) is None,
-        ascii=key.isascii(),
+        ascii=(key[0].isascii() and key[0].isalnum()) or (key[-1].isascii() and key[-1].isalnum()),
     )
