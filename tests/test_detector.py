@@ -249,6 +249,8 @@ def test_check_many_equals_check_on_the_dev_set(default_detector: chatguard.Dete
         pytest.param("\ufeff", id="bom"),
         pytest.param("🙂" * 1000, id="emoji-only"),
         pytest.param("\U0010ffff\U000e0001", id="astral-private"),
+        pytest.param("五五千千块块", id="repeats-around-an-identifier-cue"),
+        pytest.param("微微信信", id="repeats-around-a-cue-word"),
     ],
 )
 def test_never_raises_on_any_str(default_detector: chatguard.Detector, text: str) -> None:

@@ -238,8 +238,8 @@ class Detector:
 
     def _findings(self, text: str) -> list[Finding]:
         rules = self._rules
-        folded, compact = self._normalizer.normalize(text)
-        ctext = compact.text
+        folded = self._normalizer.fold(text)
+        ctext = NOISE_RE.sub("", folded.text)
         entries = rules.entries
         # (compact start, compact end, entry id); repeats-collapsed hits mapped to compact
         occ: set[tuple[int, int, int]] = set()
@@ -255,6 +255,9 @@ class Detector:
                 for p in payloads:
                     if entries[p].collapsible:
                         occ.add((s, e, p))
+        if not self._feasible(occ, folded.text):
+            return []
+        compact = self._normalizer.compact(folded)  # the offset map, only now it is needed
 
         ctx = _Context(text, compact, self._tokenizer)
         kw_by_rule: dict[int, list[tuple[int, int, Entry]]] = {}
@@ -338,6 +341,33 @@ class Detector:
                                                   False, 1.0, val, f"{hit.kind} detected"))
         findings.sort(key=lambda f: (f.start, f.end, f.rule_id, f.keyword))
         return findings
+
+    def _feasible(self, occ: set[tuple[int, int, int]], folded: str) -> bool:
+        """Can these automaton hits make any finding? A cheap second prefilter before the
+        offset maps, context windows and jieba: most messages that hit one word of a near
+        rule, or a pattern rule's gate word, hold nothing more."""
+        if self._always:
+            return True
+        rules = self._rules
+        entries = rules.entries
+        groups: dict[int, set[int]] = {}
+        gated: set[int] = set()
+        for _, _, p in occ:
+            entry = entries[p]
+            if entry.kind == KIND_KEYWORD:
+                if entry.rule not in rules.patterns_by_rule:
+                    return True
+                gated.add(entry.rule)
+            elif entry.kind == KIND_NEAR:
+                groups.setdefault(entry.rule, set()).add(entry.group)
+        for ri, seen in groups.items():
+            near = rules.rules[ri].spec.near
+            if near is not None and len(seen) == len(near.groups):
+                return True
+        for ri in gated:
+            if any(cp.regex.search(folded) for cp in rules.patterns_by_rule[ri]):
+                return True
+        return self._needs_identifiers and identifiers.quick_check(folded)
 
     def _make(self, text: str, compact: Normalized, ctx: _Context, ri: int, s: int, e: int,
               keyword: str, variant: str, ctx_hits: Sequence[tuple[int, int, str]],
@@ -449,6 +479,11 @@ class _Context:
         """Context word [cs, ce) is within ``window`` tokens of [s, e), same clause."""
         if self.clause(cs) != self.clause(s):
             return False
+        # every token holds at least one character, so fewer characters than ``window``
+        # between the two means fewer tokens too: jieba is needed only beyond that
+        gap = cs - e if e <= cs else s - ce
+        if gap < window:
+            return True
         return self.tokens().distance((cs, ce), (s, e)) < window
 
 

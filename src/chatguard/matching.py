@@ -145,11 +145,11 @@ class CompiledRules:
             for kind in spec.detectors or ():
                 detector_kinds.setdefault(kind, []).append(ri)
 
-        self.entries: tuple[Entry, ...] = tuple(entries)
         if detector_kinds:
             for cue in identifiers.prefilter_cues():
                 trigger_keys.append((cue, len(entries)))
                 entries.append(_entry(-1, KIND_CUE, -1, cue, "exact", cue))
+        self.entries: tuple[Entry, ...] = tuple(entries)
         #: Every key: keywords, variants, all near groups, context words.
         self.automaton = KeywordAutomaton(keys)
         #: Only the keys that can start a finding (keywords and each near rule's anchor
