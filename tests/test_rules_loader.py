@@ -36,16 +36,26 @@ def _pack(
     d.mkdir()
     (d / "pack.toml").write_text(pack, encoding="utf-8")
     (d / "rules.toml").write_text(textwrap.dedent(rules), encoding="utf-8")
-    for name, text in (files or {}).items():
-        p = d / name
+    for rel, text in (files or {}).items():
+        p = d / rel
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(text, encoding="utf-8")
     return d
 
 
+V1 = "schema_version = 1\n"
+KW = 'keywords = ["转账"]'
+
+
+def _good(old: str, new: str) -> str:
+    """Schema-version-1 text of the good rule with one edit."""
+    return V1 + GOOD_RULE.replace(old, new)
+
+
 BROKEN = [
     pytest.param(
-        "schema_version = 2\n" + GOOD_RULE, None, SchemaVersionError, "unsupported schema_version 2",
+        "schema_version = 2\n" + GOOD_RULE, None, SchemaVersionError,
+        "unsupported schema_version 2",
         1, None, "schema_version", id="unsupported-schema-version",
     ),
     pytest.param(
@@ -57,36 +67,34 @@ BROKEN = [
         12, "ok-rule", "id", id="duplicate-id",
     ),
     pytest.param(
-        "schema_version = 1\n" + GOOD_RULE.replace('keywords = ["转账"]', 'keywords = []'),
+        _good(KW, 'keywords = []'),
         None, RuleError, "at least 1 item", 7, "ok-rule", "keywords", id="empty-keyword-list",
     ),
     pytest.param(
-        "schema_version = 1\n" + GOOD_RULE.replace('title = "fine"', 'title = "fine"\ncolour = "red"'),
+        _good('title = "fine"', 'title = "fine"\ncolour = "red"'),
         None, RuleError, "unknown field", 6, "ok-rule", "colour", id="unknown-field",
     ),
     pytest.param(
-        "schema_version = 1\n" + GOOD_RULE.replace('id = "ok-rule"', 'id = "Bad_Id"'),
+        _good('id = "ok-rule"', 'id = "Bad_Id"'),
         None, RuleError, "kebab-case", 4, "Bad_Id", "id", id="id-not-kebab-case",
     ),
     pytest.param(
-        "schema_version = 1\n" + GOOD_RULE.replace('"money_transfer"', '"money"'),
+        _good('"money_transfer"', '"money"'),
         None, RuleError, "Input should be", 6, "ok-rule", "category", id="unknown-category",
     ),
     pytest.param(
-        "schema_version = 1\n" + GOOD_RULE.replace('examples.no_match = ["你好"]', ""),
+        _good('examples.no_match = ["你好"]', ""),
         None, RuleError, "Field required", 4, "ok-rule", "examples.no_match",
         id="missing-no-match-examples",
     ),
     pytest.param(
-        "schema_version = 1\n" + GOOD_RULE.replace(
+        _good(
             'keywords = ["转账"]', 'keywords = ["转账"]\npatterns = [{ name = "x", regex = "(a+" }]'
         ),
         None, RuleError, "invalid regex", 8, "ok-rule", "patterns[0].regex", id="invalid-regex",
     ),
     pytest.param(
-        "schema_version = 1\n" + GOOD_RULE.replace(
-            'keywords = ["转账"]', 'keywords = ["转账"]\npatterns = [{ name = "x", regex = "(\\\\d+)+$" }]'
-        ),
+        _good(KW, KW + '\npatterns = [{ name = "x", regex = "(\\\\d+)+$" }]'),
         None, RuleError, "catastrophically", 8, "ok-rule", "patterns[0].regex",
         id="catastrophic-regex",
     ),
@@ -95,22 +103,22 @@ BROKEN = [
         id="invalid-toml",
     ),
     pytest.param(
-        "schema_version = 1\n" + GOOD_RULE.replace('keywords = ["转账"]', 'keywords_file = "../x.txt"'),
+        _good(KW, 'keywords_file = "../x.txt"'),
         None, RuleError, "inside the pack", 7, "ok-rule", "keywords_file",
         id="keywords-file-escapes-pack",
     ),
     pytest.param(
-        "schema_version = 1\n" + GOOD_RULE.replace('keywords = ["转账"]', 'keywords_file = "w/empty.txt"'),
+        _good(KW, 'keywords_file = "w/empty.txt"'),
         {"w/empty.txt": "# only a comment\n\n"}, RuleError, "has no keywords", 7, "ok-rule",
         "keywords_file", id="empty-keywords-file",
     ),
     pytest.param(
-        "schema_version = 1\n" + GOOD_RULE.replace('keywords = ["转账"]', 'keywords = ["！！"]'),
+        _good(KW, 'keywords = ["！！"]'),
         None, RuleError, "empty once normalized", 4, "ok-rule", "keywords",
         id="keyword-only-punctuation",
     ),
     pytest.param(
-        "schema_version = 1\n" + GOOD_RULE.replace(
+        _good(
             'keywords = ["转账"]', 'keywords = ["转账"]\ncontext = { window = 3 }'
         ),
         None, RuleError, "at least one 'boost' or 'suppress'", 8, "ok-rule", "context",
@@ -183,7 +191,7 @@ def test_redefining_an_extended_rule_needs_disabling_first(tmp_path: Path) -> No
     """An id already defined upstream is an error: rules are replaced deliberately."""
     first = load_rules().rules[0]
     pack = 'schema_version = 1\nid = "platform"\nextends = ["bundled:zh-CN"]\n'
-    d = _pack(tmp_path, "schema_version = 1\n" + GOOD_RULE.replace("ok-rule", first.id), pack=pack)
+    d = _pack(tmp_path, _good("ok-rule", first.id), pack=pack)
     with pytest.raises(RuleError, match="duplicate rule id"):
         load_rules(d)
 
@@ -197,7 +205,7 @@ def test_circular_extends(tmp_path: Path) -> None:
             f'schema_version = 1\nid = "{me.name}"\nextends = ["{other}"]\n', encoding="utf-8"
         )
         (me / "r.toml").write_text(
-            "schema_version = 1\n" + GOOD_RULE.replace("ok-rule", f"rule-{me.name}"),
+            _good("ok-rule", f"rule-{me.name}"),
             encoding="utf-8",
         )
     with pytest.raises(RuleError, match="circular"):
@@ -217,7 +225,7 @@ def test_fingerprint_is_stable_and_content_addressed(tmp_path: Path) -> None:
     """The same content gives the same fingerprint; a changed keyword changes it."""
     d1 = _pack(tmp_path, "schema_version = 1\n" + GOOD_RULE, name="one")
     d2 = _pack(tmp_path, "schema_version = 1\n" + GOOD_RULE, name="two")
-    d3 = _pack(tmp_path, "schema_version = 1\n" + GOOD_RULE.replace("转账", "汇款"), name="three")
+    d3 = _pack(tmp_path, _good("转账", "汇款"), name="three")
     f1, f2, f3 = (load_rules(d).fingerprint for d in (d1, d2, d3))
     assert f1 == f2
     assert f1 != f3
