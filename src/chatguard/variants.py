@@ -46,6 +46,15 @@ _MIN_MIXED_PINYIN: Final = 3
 # 2-letter initials (zz, hb) match too much ordinary text; only the alias table may add them.
 _MIN_INITIALS_CHARS: Final = 3
 _MIN_VARIANT_LEN: Final = 2
+#: Pinyin spellings that are everyday English words: as disguises they would flag English
+#: chat ("I like it", "tie", "die for you"); found by listing the pack's short pinyin forms.
+_ENGLISH_COLLISIONS: Final = frozenset(
+    ("die", "like", "tie", "fan", "song", "edu", "bug", "man", "pen", "gang", "hang", "bang",
+     "long", "ban", "pan", "dang", "sun", "she", "men", "ten", "den", "hen", "lie", "pie",
+     "mine", "hun", "gun", "fun", "nun", "run", "pin", "bin", "tin", "din", "sin", "yen",
+     "you", "bed", "bad", "had", "lad", "mad", "sad", "dad", "pad", "tan", "can", "nan",
+     "wan", "ran", "fang", "tang", "lang", "jin", "ping", "king", "ding", "wing", "sing")
+)
 
 _Table = dict[str, tuple[str, ...]]
 # A check returns an error message, or None when the entry is fine.
@@ -335,6 +344,7 @@ def _acceptable(text: str, keyword: str, kind: GeneratedKind) -> bool:
     if text == keyword or len(text) < _MIN_VARIANT_LEN:
         return False
     # "zz" from the alias table is a deliberate entry; from pinyin it would be noise.
-    return not (
-        kind != "alias" and len(text) == _MIN_VARIANT_LEN and text.isascii() and text.isalpha()
-    )
+    if kind != "alias" and len(text) == _MIN_VARIANT_LEN and text.isascii() and text.isalpha():
+        return False
+    # All-letter pinyin that is also a common English word: 提额 reads "die", 立刻 "like".
+    return not (kind in ("pinyin", "initials") and text in _ENGLISH_COLLISIONS)
