@@ -58,3 +58,23 @@ def test_package_is_typed() -> None:
 def test_unknown_attribute_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="NoSuchThing"):
         chatguard.NoSuchThing  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_star_import_gives_exactly_all() -> None:
+    """``from chatguard import *`` works in a fresh interpreter (lazy names included) and
+    binds exactly ``__all__``."""
+    import subprocess
+    import sys
+
+    code = (
+        "before = set(globals())\n"
+        "from chatguard import *\n"
+        "import chatguard\n"
+        "new = sorted(set(globals()) - before - {'before', 'chatguard'})\n"
+        "assert new == sorted(chatguard.__all__), new\n"
+        "assert Guard.__module__ == 'chatguard.guard'\n"
+        "assert RedisStore.__module__.startswith('chatguard.state')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr

@@ -16,20 +16,35 @@ from .conftest import DATA
 
 BUNDLED = load_rules()
 MINIMAL = DATA / "packs" / "minimal"
+MINIMAL_RULES = load_rules(MINIMAL)
 
 
-@pytest.fixture(scope="module")
-def bundled_results(default_detector: chatguard.Detector) -> dict[str, list[str]]:
-    failures: dict[str, list[str]] = {r.id: [] for r in BUNDLED.rules}
-    for result in run_examples(default_detector):
+def _failures_by_rule(detector: chatguard.Detector) -> dict[str, list[str]]:
+    failures: dict[str, list[str]] = {r.id: [] for r in detector.ruleset.rules}
+    for result in run_examples(detector):
         if not result.passed:
             failures[result.rule_id].append(result.describe())
     return failures
 
 
+@pytest.fixture(scope="module")
+def bundled_results(default_detector: chatguard.Detector) -> dict[str, list[str]]:
+    return _failures_by_rule(default_detector)
+
+
+@pytest.fixture(scope="module")
+def minimal_results(minimal_detector: chatguard.Detector) -> dict[str, list[str]]:
+    return _failures_by_rule(minimal_detector)
+
+
 @pytest.mark.parametrize("rule_id", [r.id for r in BUNDLED.rules])
 def test_bundled_rule_examples(bundled_results: dict[str, list[str]], rule_id: str) -> None:
     assert bundled_results[rule_id] == []
+
+
+@pytest.mark.parametrize("rule_id", [r.id for r in MINIMAL_RULES.rules])
+def test_minimal_rule_examples(minimal_results: dict[str, list[str]], rule_id: str) -> None:
+    assert minimal_results[rule_id] == []
 
 
 def test_every_bundled_rule_has_both_kinds_of_example() -> None:
@@ -38,10 +53,18 @@ def test_every_bundled_rule_has_both_kinds_of_example() -> None:
         assert r.spec.examples.no_match, r.id
 
 
-def test_minimal_pack_examples(minimal_detector: chatguard.Detector) -> None:
-    results = run_examples(minimal_detector)
-    assert len(results) >= 20
-    assert [r.describe() for r in results if not r.passed] == []
+def test_every_example_is_run(
+    default_detector: chatguard.Detector, minimal_detector: chatguard.Detector
+) -> None:
+    """The runner covers every example of every rule, nothing more."""
+    for det in (default_detector, minimal_detector):
+        expected = sum(len(r.spec.examples.match) + len(r.spec.examples.no_match)
+                       for r in det.ruleset.rules)
+        results = run_examples(det)
+        assert len(results) == expected
+        assert {r.rule_id for r in results} == {r.id for r in det.ruleset.rules}
+        assert all(r.file.endswith(".toml") and r.line for r in results)
+    assert len(run_examples(minimal_detector)) >= 20
 
 
 def test_examples_catch_a_broken_rule(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ share between threads (the jieba tokenizer loads once under a lock).
 from __future__ import annotations
 
 import re
+import unicodedata
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -39,6 +40,10 @@ __all__ = ["Detector"]
 _CLAUSE_RE = re.compile(r"[，。！？；,.!?;\n\r…~～]")
 #: Findings kept per rule and message: bounds the work on adversarial megabyte inputs.
 _MAX_FINDINGS_PER_RULE = 100
+#: Automaton hits kept per rule (and context words per message) before choosing findings.
+_MAX_CANDIDATES_PER_RULE = 1000
+#: Automaton hits looked at per message at most (a chat message has a handful).
+_MAX_OCCURRENCES = 20_000
 #: Separator between messages in the batch prefilter: a letter (so the noise filter keeps
 #: it), never part of a keyword (checked at compile time).
 _SEP = "\ua66e"
@@ -143,6 +148,8 @@ class Detector:
         (one regex or automaton call per batch instead of per message) and analyses in full
         only the messages a prefilter flags.
         """
+        if isinstance(texts, str):
+            raise TypeError("Detector.check_many expects an iterable of str, got one str")
         items = texts if isinstance(texts, list) else list(texts)
         for i, t in enumerate(items):
             if not isinstance(t, str):
@@ -213,12 +220,15 @@ class Detector:
         # scammer who repeats 转账 five times is not five times as risky, and a long
         # ordinary message must not add up to "critical" from one word. Distinct phrases of
         # one rule (卡座 ... 先买单) are distinct evidence and do combine.
+        # The same phrase found twice by one rule (a keyword and a near window, two
+        # patterns) is one piece of evidence too: overlapping spans of a rule count once.
         best: dict[tuple[str, str], tuple[str, float]] = {}
-        for f in findings:
-            key = (f.rule_id, f.keyword)
+        for cluster in _clusters(findings):
+            top = max(cluster, key=lambda f: f.weight)
+            key = (top.rule_id, top.keyword)
             old = best.get(key)
-            if old is None or f.weight > old[1]:
-                best[key] = (f.category, f.weight)
+            if old is None or top.weight > old[1]:
+                best[key] = (top.category, top.weight)
         cats = [c for c, _ in best.values()]
         weights = [w for _, w in best.values()]
         score, level, per_cat = self._scorer.score_one(cats, weights)
@@ -246,6 +256,8 @@ class Detector:
         for last, (length, payloads) in self._find_all(ctext):
             for p in payloads:
                 occ.add((last + 1 - length, last + 1, p))
+            if len(occ) >= _MAX_OCCURRENCES:
+                break  # adversarial input: what fits is plenty for capped findings
         if REPEAT_RE.search(ctext) is not None:
             runs = [(m.start(), m.end()) for m in _RUN_RE.finditer(ctext)]
             collapsed = "".join(ctext[s] for s, _ in runs)
@@ -263,15 +275,26 @@ class Detector:
         kw_by_rule: dict[int, list[tuple[int, int, Entry]]] = {}
         near_by_rule: dict[int, list[tuple[int, int, int, Entry]]] = {}
         ctx_hits: list[tuple[int, int, str]] = []  # context words, whichever rule they serve
+        tried: dict[int, int] = {}
         for s, e, p in sorted(occ):
             entry = entries[p]
-            if entry.ascii and not _ascii_isolated(text, compact.raw_span(s, e)):
-                continue
+            n_tried = tried.get(entry.rule, 0)
+            if n_tried >= _MAX_CANDIDATES_PER_RULE:
+                continue  # a megabyte of one word: enough candidates for the cap
+            tried[entry.rule] = n_tried + 1
             if entry.kind == KIND_KEYWORD:
-                kw_by_rule.setdefault(entry.rule, []).append((s, e, entry))
+                bucket = kw_by_rule.setdefault(entry.rule, [])
+                if entry.ascii and not _ascii_isolated(text, compact.raw_span(s, e)):
+                    continue
+                bucket.append((s, e, entry))
             elif entry.kind == KIND_NEAR:
-                near_by_rule.setdefault(entry.rule, []).append((s, e, entry.group, entry))
+                parts = near_by_rule.setdefault(entry.rule, [])
+                if entry.ascii and not _ascii_isolated(text, compact.raw_span(s, e)):
+                    continue
+                parts.append((s, e, entry.group, entry))
             elif entry.kind == KIND_CONTEXT:
+                if entry.ascii and not _ascii_isolated(text, compact.raw_span(s, e)):
+                    continue
                 ctx_hits.append((s, e, entry.keyword))
 
         findings: list[Finding] = []
@@ -494,16 +517,46 @@ def _ascii_isolated(raw: str, span: tuple[int, int]) -> bool:
     s, e = span
     if s >= e:
         return False
-    first, last = raw[s], raw[e - 1]
+    first, last = _as_ascii(raw[s]), _as_ascii(raw[e - 1])
     if s > 0 and first.isascii() and first.isalnum():
-        before = raw[s - 1]
+        before = _as_ascii(raw[s - 1])
         if before.isascii() and before.isalnum() and before.isalpha() == first.isalpha():
             return False
     if e < len(raw) and last.isascii() and last.isalnum():
-        after = raw[e]
+        after = _as_ascii(raw[e])
         if after.isascii() and after.isalnum() and after.isalpha() == last.isalpha():
             return False
     return True
+
+
+def _clusters(findings: Sequence[Finding]) -> list[list[Finding]]:
+    """Findings grouped per rule into runs of overlapping raw spans."""
+    by_rule: dict[str, list[Finding]] = {}
+    for f in findings:
+        by_rule.setdefault(f.rule_id, []).append(f)
+    out: list[list[Finding]] = []
+    for fs in by_rule.values():
+        fs.sort(key=lambda f: (f.start, f.end))
+        current = [fs[0]]
+        reach = fs[0].end
+        for f in fs[1:]:
+            if f.start < reach:
+                current.append(f)
+                reach = max(reach, f.end)
+            else:
+                out.append(current)
+                current = [f]
+                reach = f.end
+        out.append(current)
+    return out
+
+
+def _as_ascii(ch: str) -> str:
+    """Full-width and other compatibility forms as the ASCII they fold to (ｖ -> v)."""
+    if ch.isascii():
+        return ch
+    folded = unicodedata.normalize("NFKC", ch)
+    return folded if len(folded) == 1 else ch
 
 
 def _compact_span(compact: Normalized, rs: int, re_: int) -> tuple[int, int]:

@@ -45,8 +45,26 @@ _NUMERAL_RUN_RE = re.compile(f"[0-9{_CN_DIGIT_CLASS}]{{5,}}")
 _NUMERAL_TABLE = str.maketrans({k: v for k, v in _CN_DIGITS.items() if k != "O"})
 
 
-#: Simplified characters that chat uses interchangeably with another one: 帐户 / 账户.
-_EXTRA_FOLD = {"帐": "账"}
+def _digit_styles() -> dict[str, str]:
+    """Digit styles NFKC leaves alone or wraps in brackets: ❶ ➀ ➊ ⓵ stay symbols, ⑴ becomes
+    "(1)" and ㈠ "(一)", which would cut a number apart; here each is its bare number."""
+    out: dict[str, str] = {}
+    for first, count in ((0x2776, 10), (0x2780, 10), (0x278A, 10), (0x24F5, 10)):
+        for k in range(count):
+            out[chr(first + k)] = str(k + 1)
+    for k in range(20):  # ⑴..⒇
+        out[chr(0x2474 + k)] = str(k + 1)
+    for k in range(11, 21):  # ⓫..⓴
+        out[chr(0x24EB + k - 11)] = str(k)
+    out["⓿"] = "0"
+    for k, ch in enumerate("一二三四五六七八九十"):  # ㈠..㈩
+        out[chr(0x3220 + k)] = ch
+    return out
+
+
+#: Simplified characters that chat uses interchangeably with another one (帐户 / 账户), and
+#: digit styles folded to bare digits.
+_EXTRA_FOLD = {"帐": "账", **_digit_styles()}
 
 #: Supplementary-plane characters that fold to letters or digits: mathematical alphanumerics
 #: (𝟗 𝐀), enclosed alphanumerics (🄰 🅐), CJK compatibility ideographs.
