@@ -2,14 +2,17 @@
 
 Pipeline for one message (``docs/design.md`` has the picture):
 
-1. fold and compact the text, keeping the map back to raw offsets (``normalize``);
-2. one Aho-Corasick pass over the compact text (and a second over the repeats-collapsed text
-   when the message has repeated characters) finds keywords, variants, ``near`` parts and
-   context words of every rule at once (``matching``);
-3. only for messages that hit: jieba token boundaries, context windows (suppress / boost),
-   ``near`` windows, rule regexes; the identifier detectors run when a cheap prefilter says
-   the message may hold a number, link or account;
-4. findings on raw spans -> numpy score -> level (``scoring``).
+1. prefilter: a message with nothing to fold, no digit and no currency sign is compacted
+   with one ``re.sub`` and run through the TRIGGER automaton (keywords and variants, each
+   near rule's rarest word group, identifier cue words); no hit means "none" at once. Other
+   messages are folded first and also meet the identifier prefilter;
+2. feasibility: one pass of the full automaton (every keyword, variant, near word and
+   context word; also over the repeats-collapsed text) decides whether any rule can still
+   fire, before any offset map, context window or jieba call is paid for;
+3. confirmation, for the few messages left: offset maps back to the raw text (``normalize``),
+   ASCII isolation, jieba token boundaries, context windows (suppress / boost), ``near``
+   windows, rule regexes gated by their keywords, validated identifier detectors;
+4. findings on raw spans -> score -> level (``scoring``).
 
 The detector is immutable after construction; a rule reload builds a new one. It is safe to
 share between threads (the jieba tokenizer loads once under a lock).
