@@ -57,6 +57,10 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--verbose", "-v", action="store_true")
     s = rsub.add_parser("schema", help="print the JSON Schema of rule files and pack.toml")
     s.add_argument("--kind", choices=["rules", "pack"], default="rules")
+
+    from .scan import add_scan_parser
+
+    add_scan_parser(sub)
     return p
 
 
@@ -67,6 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_check(args)
         if args.command == "rules":
             return _cmd_rules(args)
+        if args.command == "scan":
+            from .scan import run_scan_command
+
+            return run_scan_command(args)
     except ChatguardError as exc:
         print(f"chatguard: error: {exc}", file=sys.stderr)
         return 2

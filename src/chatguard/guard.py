@@ -84,7 +84,7 @@ from .sinks import Dispatcher
 from .state.base import ConversationRecord, PartyState, StateStore
 from .state.memory import MemoryStore
 
-__all__ = ["ConversationView", "Guard"]
+__all__ = ["ConversationView", "Fed", "Guard"]
 
 _log = logging.getLogger("chatguard")
 
@@ -260,6 +260,23 @@ class ConversationView:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Fed:
+    """What feeding one message did, for callers that record every message (batch scans).
+
+    ``verdict`` is the detector's verdict on the message alone; ``events`` the events it
+    raised (already dispatched to the sinks); ``conversation_score`` / ``conversation_level``
+    the conversation's risk right after it, as :meth:`Guard.conversation` reads it (the
+    suspect's decayed, stage-aware risk as of the conversation's last risky message).
+    """
+
+    message: ChatMessage
+    verdict: Verdict
+    events: tuple[Event, ...]
+    conversation_score: float
+    conversation_level: LevelName
+
+
 # ---------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------
@@ -403,7 +420,7 @@ class Guard:
         m = ChatMessage.parse(msg)
         engine = self._engine  # one read: a concurrent reload does not split a message
         verdict = engine.detector.check(m.text)
-        events = self._process(engine, m, verdict, None)
+        events, _ = self._process(engine, m, verdict, None)
         self._count(messages=1)
         if events:
             self._dispatch(events)
@@ -418,6 +435,30 @@ class Guard:
         """
         parsed = [ChatMessage.parse(x, line=i + 1, source="feed_many")
                   for i, x in enumerate(msgs)]
+        events: list[Event] = []
+        for _m, _v, evs, _a in self._feed_parsed(parsed):
+            events.extend(evs)
+        return events
+
+    def feed_many_detailed(self, msgs: Iterable[ChatMessage | Mapping[str, Any]]) -> list[Fed]:
+        """:meth:`feed_many` for callers that record every message: one :class:`Fed` per
+        message, in order, with its verdict, its events and the conversation's risk right
+        after it. Same events, same state, the detector still runs once for the batch.
+
+        A batch scan needs the per-message verdict the guard computed anyway; running the
+        detector a second time for it would double the cost of the scan.
+        """
+        parsed = [ChatMessage.parse(x, line=i + 1, source="feed_many_detailed")
+                  for i, x in enumerate(msgs)]
+        return [Fed(m, v, tuple(evs), risk, LEVEL_NAMES[level])
+                for m, v, evs, (risk, level) in self._feed_parsed(parsed, detailed=True)]
+
+    def _feed_parsed(
+        self, parsed: list[ChatMessage], *, detailed: bool = False
+    ) -> list[tuple[ChatMessage, Verdict, list[Event], tuple[float, int]]]:
+        """The batch path shared by :meth:`feed_many` and :meth:`feed_many_detailed`;
+        with ``detailed``, each message also gets the conversation's (risk, level) right
+        after it (else ``(0.0, 0)``)."""
         if not parsed:
             return []
         engine = self._engine
@@ -431,13 +472,37 @@ class Guard:
                 cache = dict(zip(convs, self._store.load_many(convs), strict=True))
             except Exception as exc:  # a custom store failing must not break the chat path
                 self._store_error("load_many", exc)
+        out: list[tuple[ChatMessage, Verdict, list[Event], tuple[float, int]]] = []
         events: list[Event] = []
+        known: dict[str, tuple[float, int]] = {}  # conversation key -> (risk, level)
+        nothing = (0.0, 0)
         for m, v in zip(parsed, verdicts, strict=True):
-            events.extend(self._process(engine, m, v, cache))
+            evs, a = self._process(engine, m, v, cache)
+            events.extend(evs)
+            reading = nothing
+            if detailed:
+                key = self._cid(m.conversation_id)
+                if a is not None:
+                    reading = known[key] = (a.risk, a.level)
+                else:  # the message left the conversation as it was
+                    reading = known.get(key) or known.setdefault(key, self._risk_of(key))
+            out.append((m, v, evs, reading))
         self._count(messages=len(parsed))
         if events:
             self._dispatch(events)
-        return events
+        return out
+
+    def _risk_of(self, key: str) -> tuple[float, int]:
+        """(risk, level) of a stored conversation as :meth:`conversation` reads it."""
+        try:
+            rec, _ = self._store.load(key)
+        except Exception as exc:
+            self._store_error("load", exc)
+            return 0.0, 0
+        if rec is None:
+            return 0.0, 0
+        a = self._assess(self._engine, rec, rec.updated)
+        return a.risk, a.level
 
     def conversation(self, conversation_id: str) -> ConversationView:
         """Current risk, level, suspect, stages seen and the rules behind them."""
@@ -557,19 +622,21 @@ class Guard:
         m: ChatMessage,
         verdict: Verdict,
         cache: dict[str, tuple[ConversationRecord | None, int]] | None,
-    ) -> list[Event]:
+    ) -> tuple[list[Event], _Assessment | None]:
+        """One message through facts, state and policy: its events, and the conversation's
+        assessment when the message changed the conversation's state (else ``None``)."""
         x = _Msg(engine, m, self._cid(m.conversation_id), self._sid(m.sender_id),
                  self._sid(m.recipient_id), m.timestamp)
         with self._locks[hash(x.conv) % _N_LOCKS]:
             facts = self._facts(x, verdict)
             if facts is None:
-                return []
+                return [], None
             self._count(risky_messages=1, split_words=1 if facts.junction else 0)
             outcome = self._update(x, facts, cache)
         if outcome is None:
-            return []
+            return [], None
         rec, decision = outcome
-        return self._events(x, facts, rec, decision)
+        return self._events(x, facts, rec, decision), decision.assessment
 
     def _facts(self, x: _Msg, verdict: Verdict) -> _Facts | None:
         """What this message adds (joined with the sender's previous tail); ``None`` when
