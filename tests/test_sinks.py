@@ -290,6 +290,30 @@ def test_jsonl_sink_appends_and_round_trips(tmp_path: Path) -> None:
     assert [Event.model_validate_json(line) for line in lines] == [*first, second]
 
 
+def test_chat_text_with_lone_surrogates_reaches_every_sink(tmp_path: Path) -> None:
+    """JSON chat logs can carry lone surrogates ("\\ud800"); the evidence cut from such a
+    message must still serialize, or the JSONL sink would fail on the event and dead-letter
+    it."""
+    from chatguard import Detector, Guard
+
+    path = tmp_path / "events.jsonl"
+    memory = MemorySink()
+    jsonl = JsonlSink(path, fsync=False)
+    guard = Guard(Detector.default(), sinks=[jsonl, memory])
+    texts = ["加我薇信\ud800，带你投资稳赚不赔", "平台稳赚不赔，先转\udc00账五千给我"]
+    for i, text in enumerate(texts):
+        guard.feed({"message_id": f"m{i}", "conversation_id": "c1", "sender_id": "s",
+                    "recipient_id": "r", "text": text, "sent_at": 1000 + 60 * i})
+    jsonl.close()
+    assert memory.events, "the scam must raise events"
+    assert guard.stats["sinks"]["failed"] == 0
+    lines = path.read_bytes().splitlines()
+    assert [Event.model_validate_json(line) for line in lines] == memory.events
+    snippets = [s for e in memory.events for s in e.evidence.snippets]
+    assert any("\ufffd" in s for s in snippets)
+    assert not any("\ud800" <= ch <= "\udfff" for s in snippets for ch in s)
+
+
 def test_jsonl_sink_is_durable_before_close(tmp_path: Path) -> None:
     """With fsync, an emitted event is on disk before close (another reader sees it)."""
     path = tmp_path / "events.jsonl"

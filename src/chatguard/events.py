@@ -10,10 +10,11 @@ the event's identity so a re-delivered event is recognisably the same one.
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .models import LevelName
 
@@ -21,6 +22,15 @@ __all__ = ["EVENT_KINDS", "Event", "EventKind", "Evidence", "make_event_id"]
 
 EventKind = Literal["warning", "blacklist_suggestion", "sms_alert"]
 EVENT_KINDS: tuple[str, ...] = ("warning", "blacklist_suggestion", "sms_alert")
+
+# A Python str holds astral characters as single code points, so any surrogate code point in
+# one is a lone half: JSON input may carry it ("\\ud800"), but it cannot be encoded as UTF-8.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _encodable(text: str) -> str:
+    """``text`` with lone surrogates replaced by U+FFFD, so every sink can serialize it."""
+    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
 
 
 class Evidence(BaseModel):
@@ -36,6 +46,18 @@ class Evidence(BaseModel):
     conversations: int = 0  # for a suspect: conversations where the suspect raised risk
     recipients: int = 0  # for a suspect: distinct recipients of near-duplicate scripts
     note: str = ""
+
+    @field_validator("snippets", mode="after")
+    @classmethod
+    def _encodable_snippets(cls, v: list[str]) -> list[str]:
+        # Snippets are cut from chat text, the one place lone surrogates reach an event; a
+        # snippet that cannot be written as UTF-8 would make every sink fail on its event.
+        return [_encodable(s) for s in v]
+
+    @field_validator("note", mode="after")
+    @classmethod
+    def _encodable_note(cls, v: str) -> str:
+        return _encodable(v)
 
 
 class Event(BaseModel):
