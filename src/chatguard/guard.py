@@ -338,7 +338,8 @@ def _ends(det: Detector, text: str, n: int) -> tuple[str, str]:
         raw = raw[:n] + raw[-n:]
     folded = det.normalizer.fold(raw)
     if folded.to_raw is None or len(raw) <= n:
-        both = NOISE_RE.sub("", folded.text)
+        # folding may turn a character into noise (a full-width space): strip again then
+        both = raw if folded.text is raw else NOISE_RE.sub("", folded.text)
         return both[:n], both[-n:]
     cut = next((i for i, r in enumerate(folded.to_raw) if r >= n), len(folded.text))
     head = NOISE_RE.sub("", folded.text[:cut])
@@ -625,12 +626,16 @@ class Guard:
     ) -> tuple[list[Event], _Assessment | None]:
         """One message through facts, state and policy: its events, and the conversation's
         assessment when the message changed the conversation's state (else ``None``)."""
-        x = _Msg(engine, m, self._cid(m.conversation_id), self._sid(m.sender_id),
-                 self._sid(m.recipient_id), m.timestamp)
-        with self._locks[hash(x.conv) % _N_LOCKS]:
-            facts = self._facts(x, verdict)
-            if facts is None:
-                return [], None
+        conv = self._cid(m.conversation_id)
+        sender = self._sid(m.sender_id)
+        now = m.timestamp
+        # Facts need no conversation lock (the sender's tail has its own), and most
+        # messages end there: a clean message never takes the lock or touches the store.
+        facts = self._facts(engine, m.text, conv, sender, now, verdict)
+        if facts is None:
+            return [], None
+        x = _Msg(engine, m, conv, sender, self._sid(m.recipient_id), now)
+        with self._locks[hash(conv) % _N_LOCKS]:
             self._count(risky_messages=1, split_words=1 if facts.junction else 0)
             outcome = self._update(x, facts, cache)
         if outcome is None:
@@ -638,19 +643,17 @@ class Guard:
         rec, decision = outcome
         return self._events(x, facts, rec, decision), decision.assessment
 
-    def _facts(self, x: _Msg, verdict: Verdict) -> _Facts | None:
+    def _facts(self, engine: _Engine, text: str, conv: str, sender: str, now: float,
+               verdict: Verdict) -> _Facts | None:
         """What this message adds (joined with the sender's previous tail); ``None`` when
         nothing risky was found, so a clean message never touches the store."""
         pol = self.policy
-        engine = x.engine
-        text = x.m.text
         det = engine.detector
-        now = x.now
         n_tail = pol.split_tail_chars
         junction: list[tuple[str, Finding]] = []
         if n_tail > 0:
             head, tail = _ends(det, text, n_tail)
-            prev = self._tails.swap((x.conv, x.sender), tail, now)
+            prev = self._tails.swap((conv, sender), tail, now)
             if prev is not None and head and 0 <= now - prev[1] <= pol.split_window_seconds:
                 joined = prev[0] + head
                 cut = len(prev[0])
