@@ -9,6 +9,7 @@ set compiles; nothing is computed per message.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -173,16 +174,57 @@ def _word_counts() -> dict[str, int]:
     return {w: int(n) for w, n in read_table("wordfreq.tsv")}
 
 
-def _anchor_group(groups: list[list[str]]) -> int:
-    """The near group least likely to occur in ordinary text: the lowest summed word count
-    in the bundled frequency table (words not in it are rare), then the longest shortest
-    word. Only this group's words start an analysis; the other groups are looked for after.
-    """
+@cache
+def _char_counts() -> dict[str, int]:
+    """Per character, the summed count of the table words that contain it: a character
+    occurs inside other words far more often than as a word of its own (钱 in 赚钱, 存钱)."""
+    out: dict[str, int] = {}
+    for w, n in _word_counts().items():
+        for ch in set(w):
+            out[ch] = out.get(ch, 0) + n
+    return out
+
+
+@cache
+def _estimated_count(word: str) -> int:
+    """How common ``word`` is: its count in the bundled table, or, for a phrase the table
+    lacks (你到了, 推荐你, 我哥), the count of the rarest piece of its most likely split into
+    table words, which is how often the phrase can occur at most. Scoring such phrases as
+    rare made everyday words (给你, 你也) the trigger of their near rule."""
     counts = _word_counts()
+    if len(word) == 1:
+        return _char_counts().get(word, 0)
+    if word in counts:
+        return counts[word]
+    n = len(word)
+    # best[i]: (summed log-count of the pieces, rarest piece's count) over word[:i]
+    best: list[tuple[float, int] | None] = [None] * (n + 1)
+    best[0] = (0.0, 1 << 62)
+    for i in range(1, n + 1):
+        for j in range(max(0, i - 4), i):
+            prev = best[j]
+            piece = word[j:i]
+            c = counts.get(piece, 0)
+            if prev is None or (c == 0 and i - j > 1):
+                continue
+            cand = (prev[0] + math.log1p(c), min(prev[1], c))
+            cur = best[i]
+            if cur is None or cand[0] > cur[0]:
+                best[i] = cand
+    end = best[n]
+    return 0 if end is None else end[1]
+
+
+def _anchor_group(groups: list[list[str]]) -> int:
+    """The near group least likely to occur in ordinary text: the lowest summed estimated
+    word count (see :func:`_estimated_count`), then the longest shortest word. Only this
+    group's words start an analysis; the other groups are looked for after.
+    """
 
     def rank(i: int) -> tuple[int, int]:
         words = [w for w in groups[i] if w]
-        return (sum(counts.get(w, 0) for w in words), -min((len(w) for w in words), default=0))
+        return (sum(_estimated_count(w) for w in words),
+                -min((len(w) for w in words), default=0))
 
     return min(range(len(groups)), key=rank)
 
