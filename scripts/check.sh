@@ -10,6 +10,13 @@ if ! command -v redis-server >/dev/null 2>&1; then
             || echo "warning: could not install redis-server; Redis tests will fail" >&2
     fi
 fi
+# A headless browser for the HTML report tests, with a CJK font so Chinese renders.
+if ! command -v chromium >/dev/null 2>&1; then
+    if command -v apt-get >/dev/null 2>&1; then
+        (apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null) \
+            || echo "warning: could not install chromium; browser tests will be skipped" >&2
+    fi
+fi
 
 python -m pip install --quiet --disable-pip-version-check -e ".[test]"
 python -m pytest -q

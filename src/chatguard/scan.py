@@ -27,6 +27,10 @@ Why it is built this way:
   output is byte-for-byte the same for 1 or 8 workers. The price: what the guard learns
   *across* conversations (the same script sent to many recipients) is seen within a shard
   only; ``--shards 1`` sees everything, on one core.
+* **The HTML report** (``--report``) is gathered in flat memory too: each shard keeps 20
+  histogram counters per score kind and a bounded heap of its riskiest conversations
+  (texts masked in the worker), and the parent merges them; ranking by score and then
+  conversation id makes the report independent of ``--workers`` as well.
 * **Spilling to disk next to the results** (not to ``/tmp``, often a RAM disk), with
   ``pickle`` because the bytes never leave the scan and it is the fastest codec in the
   standard library.
@@ -68,6 +72,20 @@ from .batch import (
     validate_row,
 )
 from .errors import ConfigError, InputError
+from .report import (
+    BINS,
+    Figure,
+    Histogram,
+    Report,
+    ShownConversation,
+    ShownMessage,
+    Span,
+    Table,
+    bin_of,
+    clip_message,
+    mask_message,
+    write_html,
+)
 
 if TYPE_CHECKING:
     from multiprocessing.sharedctypes import Synchronized
@@ -110,6 +128,8 @@ class ScanOptions:
     batch_size: int = 2000
     max_line_bytes: int = 1 << 20
     spill_bytes: int = 64 << 20  # rows held in memory before a sorted run goes to disk
+    report: Path | None = None  # HTML report (chatguard.report)
+    report_top: int = 20  # riskiest conversations shown in the report
 
     def __post_init__(self) -> None:
         if not self.inputs:
@@ -118,7 +138,7 @@ class ScanOptions:
             raise ConfigError("stdin ('-') can be read only once")
         if self.format not in FORMATS:
             raise ConfigError(f"unknown format {self.format!r} (one of {', '.join(FORMATS)})")
-        for name in ("shards", "batch_size", "max_line_bytes", "spill_bytes"):
+        for name in ("shards", "batch_size", "max_line_bytes", "spill_bytes", "report_top"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
         if self.workers < 0:
@@ -584,6 +604,110 @@ class _ShardStats:
     levels: Counter[str] = field(default_factory=Counter)
     events: Counter[str] = field(default_factory=Counter)
     rules: Counter[str] = field(default_factory=Counter)
+    report: _ShardReport | None = None  # what the HTML report needs, when one is wanted
+
+
+# ---------------------------------------------------------------------------------------
+# the HTML report's figures, gathered per shard in flat memory
+# ---------------------------------------------------------------------------------------
+_REPORT_MESSAGES = 30  # messages kept per shown conversation (the riskiest ones)
+
+
+class _Ranked:
+    """A conversation in the top-N heap: the heap's minimum is the one to drop first
+    (lowest peak score; among equal scores the highest conversation id), so the top N
+    are the same whichever shards and workers saw them."""
+
+    __slots__ = ("conversation", "score")
+
+    def __init__(self, conversation: ShownConversation) -> None:
+        self.conversation = conversation
+        self.score = conversation.score
+
+    def __lt__(self, other: _Ranked) -> bool:
+        return (self.score, other.conversation.conversation_id) < (
+            other.score, self.conversation.conversation_id)
+
+
+# a kept message: (score, -index, row, level, findings); the first two order the heap
+_Kept = tuple[float, int, Row, str, list[dict[str, Any]]]
+
+
+class _ShardReport:
+    """Histogram counts of message and conversation scores and a bounded heap of the
+    shard's riskiest conversations (by peak conversation score).
+
+    Rows of one conversation arrive together (the shard is sorted by conversation), so
+    only the current conversation is open; of it, the ``_REPORT_MESSAGES`` highest-scoring
+    messages are kept. Texts are masked (and long ones clipped) when a conversation enters
+    the heap, so raw chat text never leaves the worker and memory stays bounded by
+    ``top`` conversations of at most ``_REPORT_MESSAGES`` clipped messages each.
+    """
+
+    def __init__(self, top: int) -> None:
+        self.top_n = top
+        self.message_hist = [0] * BINS
+        self.conversation_hist = [0] * BINS
+        self.top: list[_Ranked] = []
+        self._cid: str | None = None
+        self._peak = 0.0
+        self._peak_level = "none"
+        self._rules: set[str] = set()
+        self._kept: list[_Kept] = []
+        self._count = 0
+
+    def add(self, row: Row, result: dict[str, Any]) -> None:
+        if row.conversation_id != self._cid:
+            self._close()
+            self._cid = row.conversation_id
+        self.message_hist[bin_of(result["score"])] += 1
+        cs = result["conversation_score"]
+        if cs > self._peak or self._count == 0:
+            self._peak, self._peak_level = cs, result["conversation_level"]
+        findings = result["findings"]
+        if findings:
+            self._rules.update(f["rule_id"] for f in findings)
+        item: _Kept = (result["score"], -self._count, row, result["level"], findings)
+        self._count += 1
+        if len(self._kept) < _REPORT_MESSAGES:
+            heapq.heappush(self._kept, item)
+        else:
+            heapq.heappushpop(self._kept, item)
+
+    def _close(self) -> None:
+        if self._cid is None:
+            return
+        self.conversation_hist[bin_of(self._peak)] += 1
+        cid, peak = self._cid, self._peak
+        full = len(self.top) >= self.top_n
+        worst = self.top[0].conversation if self.top else None
+        if not full or (worst is not None and (peak, worst.conversation_id) > (worst.score, cid)):
+            ranked = _Ranked(self._shown())
+            if full:
+                heapq.heapreplace(self.top, ranked)
+            else:
+                heapq.heappush(self.top, ranked)
+        self._cid, self._peak, self._peak_level, self._count = None, 0.0, "none", 0
+        self._rules = set()
+        self._kept = []
+
+    def _shown(self) -> ShownConversation:
+        messages: list[ShownMessage] = []
+        for score, _, row, level, findings in sorted(self._kept, key=lambda k: -k[1]):
+            spans = [Span(f["start"], f["end"], f["rule_id"], f["category"]) for f in findings]
+            text, moved = clip_message(*mask_message(row.text, spans))
+            messages.append(ShownMessage(row.sender_id, text, score, level, moved, masked=True))
+        hidden = self._count - len(messages)
+        note = (f"{self._count:,} messages; the {len(messages)} highest-scoring shown"
+                if hidden else "")
+        assert self._cid is not None
+        return ShownConversation(self._cid, self._peak, self._peak_level,
+                                 sorted(self._rules), messages, note)
+
+    def finish(self) -> _ShardReport:
+        """Close the last conversation; the object then travels back to the parent."""
+        self._close()
+        return self
 
 
 @dataclass
@@ -597,6 +721,7 @@ class _Job:
     batch_size: int
     progress: Synchronized[int] | None = None  # messages done, shared by the workers
     tick: Callable[[int], None] | None = None  # in-process: called with each batch's size
+    report_top: int = 0  # riskiest conversations kept per shard; 0: no report
 
 
 # the job of the worker processes: set by the pool's initializer, which under fork receives
@@ -631,6 +756,7 @@ def _scan_shard(job: _Job, shard: int) -> _ShardStats:
     rows: Iterator[Row] = streams[0] if len(streams) == 1 else heapq.merge(*streams)
     res_path, ev_path, pr_path = _shard_paths(job.folder, shard)
     last_conv: str | None = None
+    collect = _ShardReport(job.report_top) if job.report_top else None
     with open(res_path, "wb") as res, open(ev_path, "wb") as ev, open(pr_path, "wb") as pr:
 
         def run(batch: list[Row]) -> None:
@@ -653,6 +779,8 @@ def _scan_shard(job: _Job, shard: int) -> _ShardStats:
                 stats.levels[r["level"]] += 1
                 if r["findings"]:
                     stats.rules.update({f["rule_id"] for f in r["findings"]})
+                if collect is not None:
+                    collect.add(row, r)
             stats.messages += len(out.results)
             if job.progress is not None:
                 with job.progress.get_lock():
@@ -669,6 +797,8 @@ def _scan_shard(job: _Job, shard: int) -> _ShardStats:
         if batch:
             run(batch)
     guard.close()
+    if collect is not None:
+        stats.report = collect.finish()
     return stats
 
 
@@ -719,7 +849,7 @@ def run_scan(
     summary = ScanSummary(inputs=list(options.inputs), workers=workers, shards=options.shards,
                           results=str(options.results), events_path=str(options.events),
                           errors_path=str(options.errors_path))
-    outputs = (options.results, options.events, options.errors_path)
+    outputs: tuple[Path, ...] = (options.results, options.events, options.errors_path)
     sources = list(options.inputs)
     for name in sources:  # fail before anything is written, not halfway through
         if name != "-" and not os.path.isfile(name):
@@ -730,6 +860,12 @@ def run_scan(
             raise ConfigError(f"{out} is also an input; it would be overwritten")
     if len({os.path.realpath(o) for o in outputs}) != len(outputs):
         raise ConfigError("--results, --events and --errors must be three different files")
+    if options.report is not None:
+        if os.path.realpath(options.report) in inputs:
+            raise ConfigError(f"{options.report} is also an input; it would be overwritten")
+        if os.path.realpath(options.report) in {os.path.realpath(o) for o in outputs}:
+            raise ConfigError("--report must differ from --results, --events and --errors")
+        outputs = (*outputs, options.report)
     for out in outputs:
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -750,7 +886,8 @@ def run_scan(
         summary.read_seconds = t_read - t0
         total = sum(spill.counts)
 
-        job = _Job(detector, folder, sources, spill.runs, options.batch_size)
+        job = _Job(detector, folder, sources, spill.runs, options.batch_size,
+                   report_top=options.report_top if options.report is not None else 0)
         shards = [s for s in range(options.shards) if spill.counts[s]]
         stats: list[_ShardStats] = []
         progress.phase("scan", total, "msg")
@@ -805,7 +942,81 @@ def run_scan(
                 encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"cannot write {options.summary_json}: {exc.strerror}") from None
+    if options.report is not None:
+        write_html(_scan_report(summary, stats, options, detector.fingerprint), options.report)
     return summary
+
+
+def _scan_report(summary: ScanSummary, stats: Sequence[_ShardStats], options: ScanOptions,
+                 fingerprint: str) -> Report:
+    """The HTML report of a scan: the summary's figures, the shards' histogram counts
+    added up and their top conversations merged (peak score, then conversation id)."""
+    message_hist = [0] * BINS
+    conversation_hist = [0] * BINS
+    ranked: list[ShownConversation] = []
+    for st in stats:
+        if st.report is None:  # pragma: no cover - every shard collects when asked to
+            continue
+        message_hist = [a + b for a, b in zip(message_hist, st.report.message_hist, strict=True)]
+        conversation_hist = [a + b for a, b in zip(conversation_hist,
+                                                   st.report.conversation_hist, strict=True)]
+        ranked.extend(r.conversation for r in st.report.top)
+    ranked.sort(key=lambda c: (-c.score, c.conversation_id))
+    top = ranked[: options.report_top]
+
+    n = summary.messages
+
+    def share(k: int) -> str:
+        return f"{k / n:.2%}" if n else "—"
+
+    levels = summary.levels
+    flagged = levels.get("high", 0) + levels.get("critical", 0)
+    figures = [
+        Figure("messages", f"{n:,}"),
+        Figure("conversations", f"{summary.conversations:,}"),
+        Figure("high or critical", f"{flagged:,}", f"{share(flagged)} of messages"),
+        *(Figure(kind.replace("_", " ") + "s", f"{summary.events.get(kind, 0):,}", "events")
+          for kind in _EVENT_KINDS),
+    ]
+    if summary.failed_rows or summary.warnings:
+        figures.append(Figure("rows failed", f"{summary.failed_rows:,}",
+                              f"{summary.warnings:,} warnings; see {summary.errors_path}"))
+    figures.append(Figure(
+        "messages / second", f"{summary.messages_per_second:,.0f}",
+        f"{summary.seconds:.2f} s, {summary.workers} worker"
+        f"{'s' if summary.workers != 1 else ''}", run=True))
+    tables = [
+        Table("Messages by level", ["level", "messages", "share"],
+              [[lv, levels.get(lv, 0), share(levels.get(lv, 0))] for lv in _LEVELS]),
+        Table("Events by kind", ["kind", "events"],
+              [[k, summary.events.get(k, 0)] for k in _EVENT_KINDS]),
+        Table("Top rules", ["rule", "messages", "share of messages"],
+              [[r, k, share(k)] for r, k in summary.top_rules]),
+    ]
+    inputs = ", ".join(summary.inputs)
+    return Report(
+        title="chatguard scan",
+        subtitle=f"{inputs} · rule set {fingerprint[:16]} · {options.shards} shards",
+        figures=figures,
+        histograms=[
+            Histogram("messages", (), counts=message_hist, group="Message scores",
+                      unit="messages"),
+            Histogram("conversations", (), counts=conversation_hist,
+                      group="Conversation scores (peak)", unit="conversations"),
+        ],
+        tables=tables,
+        conversations=top,
+        conversations_title=f"Riskiest conversations (top {options.report_top}, by peak "
+                            "conversation score)",
+        notes=[
+            "Phone numbers, bank cards, wallet addresses, e-mail addresses and WeChat / QQ "
+            "ids are masked; highlighted words are the rules' findings (hover for the rule).",
+            f"Each of the {options.shards} shards has its own guard: what the guard learns "
+            "across conversations is seen within a shard.",
+            "Throughput depends on the machine and on --workers; every other figure "
+            "depends only on the input, the rules and --shards.",
+        ],
+    )
 
 
 def _isatty(stream: IO[str]) -> bool:
@@ -917,6 +1128,11 @@ def add_scan_parser(
     p.add_argument("--max-line-bytes", type=int, default=1 << 20,
                    help="longer input lines are reported, not scanned (default 1 MiB)")
     p.add_argument("--summary-json", type=Path, help="also write the summary as JSON here")
+    p.add_argument("--report", type=Path, metavar="HTML",
+                   help="also write a self-contained HTML report: figures, score "
+                        "histograms, top rules, the riskiest conversations (texts masked)")
+    p.add_argument("--report-top", type=int, metavar="N",
+                   help="riskiest conversations shown in the report (default 20)")
     p.add_argument("--quiet", "-q", action="store_true",
                    help="no progress bar and no summary on stderr")
     return p
@@ -925,14 +1141,21 @@ def add_scan_parser(
 def run_scan_command(args: argparse.Namespace, *, stderr: TextIO | None = None) -> int:
     """``chatguard scan`` from parsed arguments; returns the exit status."""
     err = stderr if stderr is not None else sys.stderr
+    report: Path | None = getattr(args, "report", None)
+    report_top: int | None = getattr(args, "report_top", None)
+    if report_top is not None and report is None:
+        raise ConfigError("--report-top needs --report")
     options = ScanOptions(
         inputs=tuple(args.inputs), results=args.results, events=args.events,
         errors=args.errors, rules=tuple(args.rules or ()), workers=args.workers,
         format=args.format, quiet=args.quiet, summary_json=args.summary_json,
         shards=args.shards, max_line_bytes=args.max_line_bytes,
+        report=report, report_top=report_top if report_top is not None else 20,
     )
     summary = run_scan(options, stderr=err)
     if not options.quiet:
         print(summary.render(), file=err)
+        if options.report is not None:
+            print(f"  report:    {options.report}", file=err)
     return summary.exit_code
 
