@@ -51,6 +51,9 @@ MASK_CASES = [
     pytest.param("50000.00 元", "50000.00 元", id="amount-decimal-kept"),
     pytest.param("今晚一起吃饭吧，8点见", "今晚一起吃饭吧，8点见", id="nothing-to-mask"),
     pytest.param("2024-05-01 12:30", "2024-05-01 12:30", id="date-and-time-kept"),
+    pytest.param("QQ 2﹏8﹏6﹏5﹏1﹏9﹏3", "QQ 2﹏8﹏*﹏*﹏*﹏9﹏3", id="qq-split-by-symbols"),
+    pytest.param("1⭐3⭐8⭐1⭐2⭐3", "1⭐3⭐*⭐*⭐2⭐3", id="digits-split-by-emoji"),
+    pytest.param("价格1,000,000元 12.5.2025", "价格1,000,000元 12.5.2025", id="prices-dates-kept"),
     pytest.param("", "", id="empty"),
     pytest.param("\ud800 13812345678 \udfff", "\ud800 138****5678 \udfff", id="lone-surrogates"),
 ]
@@ -118,6 +121,8 @@ def test_mask_text_hides_every_mobile_number(phone: str, around: str) -> None:
         pytest.param("微信：", id="wechat-cues"),
         pytest.param("x@a.", id="email-fragments"),
         pytest.param("T", id="tron-prefixes"),
+        pytest.param("1﹏", id="split-digits"),
+        pytest.param("1﹏﹏﹏", id="split-digits-long-gaps"),
     ],
 )
 @pytest.mark.timeout(60)

@@ -22,11 +22,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Iterator
 from typing import Final
 
 from .errors import ConfigError
 
-__all__ = ["IdHasher", "mask_span", "mask_text"]
+__all__ = ["IdHasher", "mask_pieces", "mask_span", "mask_text"]
 
 _ELLIPSIS: Final = "…"
 _MONEY_UNIT: Final = r"\s?(?:元|块|万|rmb|RMB|美元|人民币|USDT|usdt)"
@@ -52,6 +53,10 @@ _PATTERN: Final = re.compile(
     r"|(?P<card>(?<!\d)(?<!\d[ \-])\d(?:[ \-]?\d){12,18}(?![ \-]?\d))"
     # a longer run of 20+ digits with separators (a contiguous one is handled by "digits")
     r"|(?P<long>(?<!\d)(?<!\d[ \-])\d(?:[ \-]?\d){19,})"
+    # 5+ digits split by symbols or emoji to slip past filters ("2﹏8﹏6﹏5﹏1", "1⭐3⭐9..."):
+    # one or two characters that are neither word, space nor the . , : / - of prices,
+    # dates and times may sit between any two digits
+    r"|(?P<split>(?<!\d)\d(?:[^\w\s.,:/\-]{1,2}\d){4,}(?![^\w\s.,:/\-]{0,2}\d))"
     # a money amount, kept as written: a currency sign before or a unit right after
     r"|(?P<amount>[¥￥$]\d{5,9}(?![\d.])"
     rf"|(?<![\d.])\d{{5,9}}(?:\.\d{{1,2}})?(?={_MONEY_UNIT}))"
@@ -92,11 +97,24 @@ def _mask_match(m: re.Match[str]) -> str:
         return (m["ph_prefix"] or "") + _keep(digits, 3, 4)
     if kind == "card":
         return _mask_digits(value, 4)
+    if kind == "split":
+        return _mask_digits(value, 2)
     if kind == "long":
         return _mask_digits(value, 2) if not value.isdigit() else _keep(value, 2, 2)
     if kind == "digits":
         return _keep(value, 2, 2)
     return value  # amount
+
+
+def mask_pieces(text: str) -> Iterator[tuple[int, int, str]]:
+    """Each identifier :func:`mask_text` masks in ``text``, as ``(start, end, masked)`` in
+    order, for callers that must map offsets from the raw text onto the masked one (a
+    report highlighting findings in masked messages). Amounts kept as written are skipped.
+    """
+    for m in _PATTERN.finditer(text):
+        masked = _mask_match(m)
+        if masked != m.group():
+            yield m.start(), m.end(), masked
 
 
 def mask_text(text: str) -> str:
