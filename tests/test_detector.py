@@ -81,6 +81,8 @@ EVASIONS = [
                  id="traditional-rent-card"),
     pytest.param("带你投资穩賺不賠", "invest-guaranteed-profit", H, "穩賺不賠",
                  id="traditional-guaranteed-profit"),
+    pytest.param("躺著賺錢的項目", "invest-high-return", H, "躺著賺錢",
+                 id="traditional-zhe-particle"),
     # digit styles in phone numbers
     pytest.param("我电话 13912345678", "contact-mobile-number", M, "13912345678",
                  id="ascii-phone"),

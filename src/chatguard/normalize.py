@@ -64,7 +64,10 @@ def _digit_styles() -> dict[str, str]:
 
 #: Simplified characters that chat uses interchangeably with another one (帐户 / 账户), and
 #: digit styles folded to bare digits.
-_EXTRA_FOLD = {"帐": "账", **_digit_styles()}
+# 帐 is the old form of 账; 著 is how traditional script writes the particle 着 (跟著我,
+# 躺著賺), which OpenCC keeps because 著 is also simplified (著名): folding it costs nothing,
+# keywords are folded the same way.
+_EXTRA_FOLD = {"帐": "账", "著": "着", **_digit_styles()}
 
 #: Supplementary-plane characters that fold to letters or digits: mathematical alphanumerics
 #: (𝟗 𝐀), enclosed alphanumerics (🄰 🅐), CJK compatibility ideographs.
