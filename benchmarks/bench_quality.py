@@ -29,6 +29,9 @@ recall of a fraud category, the false-positive rate of a benign one); per detect
 whose categories are the pack's own, per-category precision / recall / F1 of the attributed
 category, and recall per disguise.
 
+The files are read by :mod:`chatguard.labeled` (the loaders ``chatguard eval`` uses, one
+copy); this script only names the sets and keeps its own per-set figures.
+
 Run: ``python benchmarks/bench_quality.py [--data DIR] [--sets NAME ...] [--limit N]
 [--no-guard] [--json]``.
 """
@@ -36,7 +39,6 @@ Run: ``python benchmarks/bench_quality.py [--data DIR] [--sets NAME ...] [--limi
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -44,12 +46,13 @@ import sys
 import time
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import chatguard
+from chatguard import labeled
 from chatguard.models import Level
 
 HERE = Path(__file__).resolve().parent
@@ -97,30 +100,36 @@ class DataSet:
 
 
 # ---------------------------------------------------------------------------------------
-# loaders
+# loaders: the parsing lives in chatguard.labeled (one copy, shared with `chatguard eval`)
 # ---------------------------------------------------------------------------------------
-def _jsonl(path: Path) -> Iterable[dict[str, Any]]:
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                yield json.loads(line)
+def _items(lset: labeled.LabeledSet) -> list[Item]:
+    """A labeled set as bench items: a message is a one-turn item."""
+    items = [Item(m.id, m.label, m.category, [("a", m.text)], m.disguise)
+             for m in lset.messages]
+    items += [Item(c.id, c.label, c.category, [(t.sender, t.text) for t in c.turns],
+                   c.disguise) for c in lset.conversations]
+    return items
+
+
+def _one(path: Path, part: str = "") -> labeled.LabeledSet:
+    """The one set a file (or a folder's ``part``) holds; a missing path is
+    FileNotFoundError, which the runner reports as a skipped set."""
+    if not path.exists():
+        raise FileNotFoundError(2, "absent", str(path))
+    (lset,) = labeled.load(f"{path}:{part}" if part else path)
+    return lset
 
 
 def load_dev_messages(path: Path = DEV / "dev_messages.jsonl") -> DataSet:
     ds = DataSet("dev_messages", "dev", "message", "hand-labeled dating chat; rules tuned on it")
-    for r in _jsonl(path):
-        ds.items.append(Item(r["id"], int(r["label"]), r["category"], [("a", r["text"])],
-                             r.get("disguise", "")))
+    ds.items = _items(_one(path))
     return ds
 
 
 def load_dev_conversations(path: Path = DEV / "dev_conversations.jsonl") -> DataSet:
     ds = DataSet("dev_conversations", "dev", "dialogue",
                  "hand-labeled dating conversations; rules tuned on them", guard=True)
-    for r in _jsonl(path):
-        turns = [(t["sender"], t["text"]) for t in r["turns"]]
-        ds.items.append(Item(r["id"], int(r["label"]), r["category"], turns,
-                             r.get("disguise", "")))
+    ds.items = _items(_one(path))
     return ds
 
 
@@ -128,33 +137,21 @@ def load_golfxiao_dialogues(root: Path) -> DataSet:
     ds = DataSet("golfxiao_dialogues", "held-out", "dialogue",
                  "LLM-reconstructed fraud dialogues vs meeting transcripts; label 0 includes "
                  "118 unmarked fraud cases", guard=True)
-    for r in _jsonl(root / "golfxiao_anti_fraud" / "dialogues.jsonl"):
-        turns = [(t["speaker"], t["content"]) for t in r["turns"]]
-        ds.items.append(Item(r["dialogue_id"], int(r["label"]), r["category"], turns))
+    ds.items = _items(_one(root / "golfxiao_anti_fraud", "dialogues"))
     return ds
 
 
 def load_golfxiao_utterances(root: Path) -> DataSet:
     ds = DataSet("golfxiao_utterances", "held-out", "message",
                  "per-utterance is_fraud (machine-assigned, noisy)")
-    with (root / "golfxiao_anti_fraud" / "utterances.csv").open(encoding="utf-8",
-                                                               newline="") as f:
-        for r in csv.DictReader(f):
-            ds.items.append(Item(f"{r['dialogue_id']}#{r['turn_idx']}", int(r["is_fraud"]),
-                                 r["category"], [(r["speaker"], r["content"])]))
+    ds.items = _items(_one(root / "golfxiao_anti_fraud", "utterances"))
     return ds
 
 
 def load_golfxiao_segments(root: Path, split: str) -> DataSet:
     ds = DataSet(f"golfxiao_{split}", "held-out", "dialogue",
                  "labeled dialogue segments (1-8 lines)")
-    for i, r in enumerate(_jsonl(root / "golfxiao_anti_fraud" / f"{split}.jsonl")):
-        turns: list[tuple[str, str]] = []
-        for line in str(r["input"]).splitlines():
-            speaker, sep, text = line.partition(": ")
-            turns.append((speaker, text) if sep else ("?", line))
-        label = int(r["label"])
-        ds.items.append(Item(f"{split}-{i}", label, "fraud" if label else "normal", turns))
+    ds.items = _items(_one(root / "golfxiao_anti_fraud", split))
     return ds
 
 
@@ -162,20 +159,13 @@ def load_teleantifraud(root: Path) -> DataSet:
     ds = DataSet("teleantifraud", "held-out", "dialogue",
                  "LLM-generated phone calls; benign side = service calls about paying",
                  guard=True)
-    for r in _jsonl(root / "teleantifraud_dialogues" / "dialogues.jsonl"):
-        turns = [(t["role"], t["text"]) for t in r["turns"]]
-        ds.items.append(Item(r["id"], int(r["label"]), r["scenario"], turns))
+    ds.items = _items(_one(root / "teleantifraud_dialogues" / "dialogues.jsonl"))
     return ds
 
 
 def load_sms_spam(root: Path) -> DataSet:
     ds = DataSet("sms_spam", "held-out", "message", "English SMS; out of the pack's language")
-    path = root / "sms_spam_collection" / "SMSSpamCollection.tsv"
-    with path.open(encoding="utf-8") as f:
-        for i, line in enumerate(f):
-            tag, sep, text = line.rstrip("\n").partition("\t")
-            if sep:
-                ds.items.append(Item(f"sms-{i}", int(tag == "spam"), tag, [("a", text)]))
+    ds.items = _items(_one(root / "sms_spam_collection" / "SMSSpamCollection.tsv"))
     return ds
 
 
