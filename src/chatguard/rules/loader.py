@@ -115,9 +115,16 @@ class _Resolver:
         self._seen.add(pack_dir)
 
     def _load_pack(self, pack_dir: Path) -> None:
-        if not pack_dir.is_dir():
+        # A pack is a directory with a pack.toml and rule files, or a lone pack file (say
+        # weights.toml from ``chatguard fit``): extends, disabled_rules, overrides and
+        # scoring only, with ``extends`` relative to the file's folder.
+        lone = pack_dir.is_file() and pack_dir.suffix == ".toml"
+        if lone:
+            pack_file, pack_dir = pack_dir, pack_dir.parent
+        elif not pack_dir.is_dir():
             raise RuleError("rule pack directory not found", file=pack_dir)
-        pack_file = pack_dir / "pack.toml"
+        else:
+            pack_file = pack_dir / "pack.toml"
         if not pack_file.is_file():
             raise RuleError("a rule pack needs a pack.toml", file=pack_file)
         raw, text = _read_toml(pack_file)
@@ -149,7 +156,7 @@ class _Resolver:
             self.scoring = pack.scoring
         pack_name = f"{pack.id}@{pack.version}"
         own: dict[str, LoadedRule] = {}
-        for rule_file in sorted(pack_dir.glob("*.toml")):
+        for rule_file in [] if lone else sorted(pack_dir.glob("*.toml")):
             if rule_file.name == "pack.toml":
                 continue
             for lr in _load_rule_file(rule_file, pack_dir, pack_name):
