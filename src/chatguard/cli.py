@@ -61,6 +61,15 @@ def _build_parser() -> argparse.ArgumentParser:
     from .scan import add_scan_parser
 
     add_scan_parser(sub)
+    from .fit import add_fit_parser
+
+    add_fit_parser(sub)
+    from .redteam import add_redteam_parser
+
+    add_redteam_parser(sub)
+    from .evaluate import add_eval_parser
+
+    add_eval_parser(sub)
     return p
 
 
@@ -75,6 +84,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .scan import run_scan_command
 
             return run_scan_command(args)
+        if args.command == "fit":
+            from .fit import run_fit_command
+
+            return run_fit_command(args)
+        if args.command == "redteam":
+            from .redteam import run_redteam_command
+
+            return run_redteam_command(args)
+        if args.command == "eval":
+            from .evaluate import run_eval_command
+
+            return run_eval_command(args)
     except ChatguardError as exc:
         print(f"chatguard: error: {exc}", file=sys.stderr)
         return 2
