@@ -157,3 +157,27 @@ def test_every_event_is_explained(outcomes: list[Outcome]) -> None:
             assert e.ruleset
             assert e.level != "none"
     assert seen > 0
+
+
+@pytest.mark.parametrize(
+    ("text", "suspect"),
+    [
+        pytest.param("你的视频我都录了", "s", id="sextortion-threat-is-the-senders"),
+        pytest.param("你的私密视频在我手上", "s", id="sextortion-media-in-hand"),
+        pytest.param("提现要先交保证金才能到账，我该怎么办", None,
+                     id="withdrawal-report-is-a-victims"),
+    ],
+)
+def test_an_opening_blocker_is_a_report_only_when_a_victim_could_make_it(
+    text: str, suspect: str | None,
+) -> None:
+    """A member who pushed nothing and says withdrawals need a fee is reporting what a
+    platform told them; one who says "I recorded your video" is making the threat."""
+    det = chatguard.Detector.default()
+    assert chatguard.Level[det.check(text).level.upper()] >= chatguard.Level.HIGH
+    g = Guard(det, sinks=[MemorySink()])
+    g.feed({"message_id": "m1", "conversation_id": "c", "sender_id": "s",
+            "recipient_id": "r", "text": text, "sent_at": T0})
+    view = g.conversation("c")
+    assert view.suspect_id == suspect
+    assert (view.risk > 0.5) is (suspect is not None)

@@ -38,6 +38,11 @@ class KeywordAutomaton:
     def __len__(self) -> int:
         return self._size
 
+    def iter_keys(self) -> Iterator[str]:
+        """Every key, in no particular order."""
+        if self._size:
+            yield from self._automaton.keys()
+
     def find(self, text: str) -> Iterator[tuple[int, int, tuple[int, ...]]]:
         """Every (overlapping) occurrence as ``(start, end, payloads)``, ``end`` exclusive."""
         if not self._size:

@@ -20,6 +20,7 @@ share between threads (the jieba tokenizer loads once under a lock).
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from bisect import bisect_left, bisect_right
@@ -236,6 +237,18 @@ class Detector:
         weights = [w for _, w in best.values()]
         score, level, per_cat = self._scorer.score_one(cats, weights)
         return Verdict(score, level, tuple(findings), self.fingerprint, MappingProxyType(per_cat))
+
+    @functools.cached_property
+    def junction_pairs(self) -> frozenset[str]:
+        """Every two consecutive characters of every key :meth:`spans_junction` matches.
+
+        A key can occur across the cut of ``tail + head`` only if it contains the pair
+        ``tail[-1] + head[0]``: the guard settles about nine in ten junctions of everyday
+        chat with one set lookup instead of an automaton pass. Built on first use (tens of
+        milliseconds), then shared by every guard on this detector.
+        """
+        return frozenset(k[i : i + 2] for k in self._rules.automaton.iter_keys()
+                         for i in range(len(k) - 1))
 
     def spans_junction(self, joined: str, cut: int) -> bool:
         """True when some rule word (keyword, variant, near-group or context word) occurs in

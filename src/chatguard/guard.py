@@ -10,6 +10,8 @@ How a message moves through it (``feed``)::
     ChatMessage ── Detector.check ──► verdict
         │  + split words: the sender's previous tail (≤ 8 normalized chars, in process memory
         │    only) joined to this message's head; only findings straddling the junction count
+        │    (the two characters either side of the cut settle most junctions: no rule word
+        │    contains that pair → no automaton pass)
         ▼
     facts (suspicion per category, victim cues, stages)   nothing risky? → done, no state I/O
         ▼  under the conversation's lock: load record → step → compare-and-set save (retry)
@@ -104,6 +106,9 @@ _CATEGORY_STAGE: dict[str, str] = {
     "withdrawal_fee": "blocker",
     "affection": "trust",
 }
+#: Categories whose blocker-stage findings are threats made by the suspect (sextortion's
+#: "I recorded your video"): unlike a withdrawal blocked by fees, never a victim's report.
+_THREAT_CATEGORIES = frozenset({"sextortion"})
 _CAT_INDEX: dict[str, int] = {c: i for i, c in enumerate(CATEGORIES)}
 _VICTIM_CAT = _CAT_INDEX["victim_cue"]
 _MAX_W = 0.999  # as in scoring.Scorer: one finding never makes a category certain
@@ -121,7 +126,8 @@ _EPS = 1e-4
 class _Engine:
     """A detector plus what the guard precomputes from its rule set. Immutable."""
 
-    __slots__ = ("combos", "detector", "fingerprint", "rule_stage", "spans_junction", "thresholds")
+    __slots__ = ("combos", "detector", "fingerprint", "junction_pairs", "rule_stage",
+                 "spans_junction", "thresholds")
 
     def __init__(self, detector: Detector) -> None:
         self.detector = detector
@@ -141,6 +147,10 @@ class _Engine:
         # a junction of two messages is analysed only when some keyword, variant or
         # context word spans the cut
         self.spans_junction: Callable[[str, int], bool] = detector.spans_junction
+        # a word split over the cut contains the two characters on either side of it: a
+        # set lookup settles most junctions before the automaton pass (None: always pass)
+        # (None: no pair test, every junction takes the automaton pass)
+        self.junction_pairs: frozenset[str] | None = detector.junction_pairs
 
     def combine(self, cats: Mapping[int, float]) -> float:
         """Per-category evidence -> score, exactly as :class:`~chatguard.scoring.Scorer`
@@ -336,7 +346,10 @@ def _ends(det: Detector, text: str, n: int) -> tuple[str, str]:
     raw = NOISE_RE.sub("", text)
     if len(raw) > 2 * n:
         raw = raw[:n] + raw[-n:]
-    folded = det.normalizer.fold(raw)
+    normalizer = det.normalizer
+    if not normalizer.changes(raw):
+        return raw[:n], raw[-n:]  # what fold would leave as it is (most chat): no map
+    folded = normalizer.fold(raw)
     if folded.to_raw is None or len(raw) <= n:
         # folding may turn a character into noise (a full-width space): strip again then
         both = raw if folded.text is raw else NOISE_RE.sub("", folded.text)
@@ -436,10 +449,11 @@ class Guard:
         """
         parsed = [ChatMessage.parse(x, line=i + 1, source="feed_many")
                   for i, x in enumerate(msgs)]
-        events: list[Event] = []
-        for _m, _v, evs, _a in self._feed_parsed(parsed):
-            events.extend(evs)
-        return events
+        _, _, fired = self._feed_columns(
+            [m.text for m in parsed], [m.conversation_id for m in parsed],
+            [m.sender_id for m in parsed], [m.timestamp for m in parsed], parsed.__getitem__,
+            detailed=False)
+        return [e for _, evs in fired for e in evs]
 
     def feed_many_detailed(self, msgs: Iterable[ChatMessage | Mapping[str, Any]]) -> list[Fed]:
         """:meth:`feed_many` for callers that record every message: one :class:`Fed` per
@@ -451,47 +465,76 @@ class Guard:
         """
         parsed = [ChatMessage.parse(x, line=i + 1, source="feed_many_detailed")
                   for i, x in enumerate(msgs)]
-        return [Fed(m, v, tuple(evs), risk, LEVEL_NAMES[level])
-                for m, v, evs, (risk, level) in self._feed_parsed(parsed, detailed=True)]
+        verdicts, readings, fired = self._feed_columns(
+            [m.text for m in parsed], [m.conversation_id for m in parsed],
+            [m.sender_id for m in parsed], [m.timestamp for m in parsed], parsed.__getitem__,
+            detailed=True)
+        events: dict[int, tuple[Event, ...]] = {i: tuple(evs) for i, evs in fired}
+        return [Fed(m, v, events.get(i, ()), risk, LEVEL_NAMES[level])
+                for i, (m, v, (risk, level)) in enumerate(zip(parsed, verdicts, readings,
+                                                              strict=True))]
 
-    def _feed_parsed(
-        self, parsed: list[ChatMessage], *, detailed: bool = False
-    ) -> list[tuple[ChatMessage, Verdict, list[Event], tuple[float, int]]]:
-        """The batch path shared by :meth:`feed_many` and :meth:`feed_many_detailed`;
-        with ``detailed``, each message also gets the conversation's (risk, level) right
-        after it (else ``(0.0, 0)``)."""
-        if not parsed:
-            return []
+    def _feed_columns(
+        self, texts: list[str], conversations: Sequence[str], senders: Sequence[str],
+        times: Sequence[float], message: Callable[[int], ChatMessage], *, detailed: bool,
+    ) -> tuple[list[Verdict], list[tuple[float, int]], list[tuple[int, list[Event]]]]:
+        """The batch path of :meth:`feed_many`, :meth:`feed_many_detailed` and batch scans.
+
+        A batch comes as columns (texts, raw conversation and sender ids, message times as
+        :attr:`ChatMessage.timestamp` gives them) and ``message(i)`` builds the i-th
+        :class:`ChatMessage` on demand: only messages with something risky reach the
+        conversation state and events, so a batch scan never builds the others (building
+        them was a large share of a clean message's cost).
+
+        Returns the verdicts; with ``detailed``, per message the conversation's
+        ``(risk, level)`` right after it (else an empty list); and ``(index, events)`` for
+        each message that raised events, in order (the events are already dispatched).
+        """
+        n = len(texts)
+        if not n:
+            return [], [], []
         engine = self._engine
-        verdicts = engine.detector.check_many([m.text for m in parsed])
-        convs = list(dict.fromkeys(self._cid(m.conversation_id)
-                                   for m, v in zip(parsed, verdicts, strict=True)
-                                   if v.findings))
+        verdicts = engine.detector.check_many(texts)
+        if self._hasher is None:
+            keys, subjects = conversations, senders
+        else:
+            keys = [self._cid(c) for c in conversations]
+            subjects = [self._sid(u) for u in senders]
+        convs = list(dict.fromkeys(keys[i] for i, v in enumerate(verdicts) if v.findings))
         cache: dict[str, tuple[ConversationRecord | None, int]] = {}
         if convs:
             try:
                 cache = dict(zip(convs, self._store.load_many(convs), strict=True))
             except Exception as exc:  # a custom store failing must not break the chat path
                 self._store_error("load_many", exc)
-        out: list[tuple[ChatMessage, Verdict, list[Event], tuple[float, int]]] = []
+        readings: list[tuple[float, int]] = []
+        fired: list[tuple[int, list[Event]]] = []
         events: list[Event] = []
         known: dict[str, tuple[float, int]] = {}  # conversation key -> (risk, level)
-        nothing = (0.0, 0)
-        for m, v in zip(parsed, verdicts, strict=True):
-            evs, a = self._process(engine, m, v, cache)
-            events.extend(evs)
-            reading = nothing
+        facts_of = self._facts
+        for i, v in enumerate(verdicts):
+            key = keys[i]
+            # Facts need no conversation lock (the sender's tail has its own), and most
+            # messages end there: a clean message never takes the lock or touches the store.
+            facts = facts_of(engine, texts[i], key, subjects[i], times[i], v)
+            a: _Assessment | None = None
+            if facts is not None:
+                evs, a = self._act(engine, message(i), key, subjects[i], times[i], facts,
+                                   cache)
+                if evs:
+                    fired.append((i, evs))
+                    events.extend(evs)
             if detailed:
-                key = self._cid(m.conversation_id)
                 if a is not None:
                     reading = known[key] = (a.risk, a.level)
                 else:  # the message left the conversation as it was
-                    reading = known.get(key) or known.setdefault(key, self._risk_of(key))
-            out.append((m, v, evs, reading))
-        self._count(messages=len(parsed))
+                    seen = known.get(key)
+                    reading = known[key] = self._risk_of(key) if seen is None else seen
+                readings.append(reading)
+        self._count(messages=n)
         if events:
             self._dispatch(events)
-        return out
+        return verdicts, readings, fired
 
     def _risk_of(self, key: str) -> tuple[float, int]:
         """(risk, level) of a stored conversation as :meth:`conversation` reads it."""
@@ -634,6 +677,13 @@ class Guard:
         facts = self._facts(engine, m.text, conv, sender, now, verdict)
         if facts is None:
             return [], None
+        return self._act(engine, m, conv, sender, now, facts, cache)
+
+    def _act(
+        self, engine: _Engine, m: ChatMessage, conv: str, sender: str, now: float,
+        facts: _Facts, cache: dict[str, tuple[ConversationRecord | None, int]] | None,
+    ) -> tuple[list[Event], _Assessment | None]:
+        """A message with facts under the conversation's lock: state step, then events."""
         x = _Msg(engine, m, conv, sender, self._sid(m.recipient_id), now)
         with self._locks[hash(conv) % _N_LOCKS]:
             self._count(risky_messages=1, split_words=1 if facts.junction else 0)
@@ -657,10 +707,14 @@ class Guard:
             if prev is not None and head and 0 <= now - prev[1] <= pol.split_window_seconds:
                 joined = prev[0] + head
                 cut = len(prev[0])
-                if engine.spans_junction(joined, cut):
+                pairs = engine.junction_pairs
+                if (pairs is None or joined[cut - 1 : cut + 1] in pairs) and \
+                        engine.spans_junction(joined, cut):
                     for f in det.check(joined).findings:
                         if f.start < cut < f.end and not f.suppressed and f.weight > 0.0:
                             junction.append((joined, f))
+        if not verdict.findings and not junction:
+            return None  # most messages: nothing of their own, no split word
         findings = [f for f in verdict.findings if not f.suppressed and f.weight > 0.0]
         if not findings and not junction:
             return None
@@ -687,10 +741,13 @@ class Guard:
                 blocker.append(f)
         stages = {s for s, w in stage_weight.items()
                   if s == _TRUST or w >= pol.stage_min_weight}
+        # "Your video is recorded" is the threat itself, never a victim's report of one:
+        # a message with such a blocker cannot read as a report.
+        threat = any(f.category in _THREAT_CATEGORIES for f in blocker)
         return _Facts(
             level=level,
             cats=cats,
-            blocker_cats=_category_scores(blocker),
+            blocker_cats={} if threat else _category_scores(blocker),
             stages=stages,
             stage_cats=stage_cats,
             rules=list(rules),
@@ -777,6 +834,7 @@ class Guard:
         stages = set(facts.stages)
         reported = (
             pol.reported_blocker_is_victim_cue
+            and bool(facts.blocker_cats)
             and _BLOCKER in stages
             and max(chain) == 0
             and not (stages - {_TRUST, _BLOCKER})

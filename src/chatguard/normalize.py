@@ -195,6 +195,12 @@ class Normalizer:
         """
         return self._needs_fold.search(text) is not None
 
+    def changes(self, text: str) -> bool:
+        """True when :meth:`fold` would return something other than ``text`` itself: a
+        character to fold or a run of Chinese numerals to turn into digits."""
+        return (self._needs_fold.search(text) is not None
+                or _NUMERAL_RUN_RE.search(text) is not None)
+
     def fold(self, text: str) -> Normalized:
         """Return the folded form with its map to raw offsets (identity when unchanged)."""
         if self._needs_fold.search(text) is None:

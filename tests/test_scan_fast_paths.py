@@ -1,0 +1,228 @@
+"""The shortcuts ``chatguard scan`` takes for speed give exactly what the long way gives.
+
+Each shortcut has a reference it must equal: the message time computed in integers equals
+the datetime round trip of ``ChatMessage``; orjson's rows equal json's; a results line
+written from a template equals ``result_json`` of the result dict; the character-pair test
+before a split-word check never hides a split word; rows kept in memory scan the same as
+rows spilled to disk.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import chatguard
+from chatguard import Guard
+from chatguard import scan as scan_mod
+from chatguard.batch import (
+    _MAX_TS,
+    _MIN_TS,
+    BatchScanner,
+    ResultWriter,
+    message_time,
+    result_dict,
+    result_json,
+    validate_row,
+)
+from chatguard.scan import ScanOptions, _Spill, run_scan
+from chatguard.state.memory import MemoryStore
+
+from .conftest import DATA
+
+FIXTURE = DATA / "scan_chats.jsonl"
+T0 = 1_764_288_000
+
+
+@pytest.fixture(scope="module")
+def det() -> chatguard.Detector:
+    d = chatguard.Detector.default()
+    d.warm_up()
+    return d
+
+
+def scan_files(det: chatguard.Detector, folder: Path, source: Path, **opts: Any) -> list[bytes]:
+    options = ScanOptions(inputs=(str(source),), results=folder / "results.jsonl",
+                          events=folder / "events.jsonl", quiet=True, **opts)
+    run_scan(options, detector=det)
+    return [(folder / name).read_bytes()
+            for name in ("results.jsonl", "events.jsonl", "results.errors.jsonl")]
+
+
+def test_message_time_is_the_chat_message_timestamp() -> None:
+    rng = random.Random(7)
+    values = [0.0, -0.0, 0.5e-6, 1.5e-6, 2.5e-6, -0.5e-6, 0.9999995, -0.9999995,
+              1_764_300_120.1234565, 1_764_300_120.9999996, -1.0000005, _MIN_TS, _MAX_TS]
+    for _ in range(20_000):
+        values += [rng.uniform(_MIN_TS, _MAX_TS), round(rng.uniform(1.7e9, 1.8e9), 3),
+                   rng.randrange(-10**9, 10**9) + rng.randrange(2 * 10**6) / 2e6,
+                   rng.uniform(-1, 1) * 10 ** rng.randrange(-8, 11)]
+    for v in values:
+        expected = datetime.fromtimestamp(v, tz=UTC).timestamp()
+        got = message_time(v)
+        assert got == expected, v
+        assert math.copysign(1.0, got) == math.copysign(1.0, expected), v
+    row = {"message_id": "m", "conversation_id": "c", "sender_id": "a", "recipient_id": "b",
+           "text": "x", "sent_at": 1_764_300_120.1234565}
+    assert message_time(1_764_300_120.1234565) == chatguard.ChatMessage.parse(row).timestamp
+
+
+# lines where orjson and json differ (or might): each must parse as json parses it
+EDGE_LINES = [
+    '{"message_id":"m1","conversation_id":"c","sender_id":"a","recipient_id":"b",'
+    '"text":"ok","sent_at":1764300120.123}',
+    '{"message_id":18446744073709551616,"conversation_id":"c","sender_id":"a",'
+    '"recipient_id":"b","text":"big id","sent_at":1764300120}',
+    '{"message_id":-9223372036854775809,"conversation_id":"c","sender_id":"a",'
+    '"recipient_id":"b","text":"big negative id","sent_at":1764300120}',
+    '{"message_id":"m3","conversation_id":"c","sender_id":"a","recipient_id":"b",'
+    '"text":"nan time","sent_at":NaN}',
+    '{"message_id":"m4","conversation_id":"c","sender_id":"a","recipient_id":"b",'
+    '"text":"lone \\ud800 surrogate","sent_at":1764300121}',
+    '{"message_id":"m5","conversation_id":"c","sender_id":"a","recipient_id":"b",'
+    '"text":"meta","sent_at":1764300122,"meta":{"n":18446744073709551616}}',
+    '{"message_id":7,"conversation_id":8,"sender_id":"a","recipient_id":"b",'
+    '"text":"int ids","sent_at":"2025-11-28T10:00:00"}',
+    '{"message_id":"m6","conversation_id":"c","sender_id":"a","recipient_id":"b",'
+    '"text":"huge time","sent_at":1e400}',
+    '{"message_id":"m7","message_id":"m8","conversation_id":"c","sender_id":"a",'
+    '"recipient_id":"b","text":"duplicate key","sent_at":1764300123}',
+    '[1, 2, 3]', '"a string"', '{"a":1}{"b":2}', '{"text":"raw \x01 control"}',
+    '{"message_id":"m9"', '[' * 3000 + ']' * 3000,
+]
+
+
+def _parse(loads: Any, line: str) -> tuple[str, Any]:
+    try:
+        return "ok", repr(loads(line))
+    except json.JSONDecodeError as exc:
+        return "json error", (exc.msg, exc.colno)
+    except RecursionError:
+        return "recursion", None
+
+
+def test_orjson_parsing_gives_exactly_what_json_gives() -> None:
+    pytest.importorskip("orjson")
+    for line in EDGE_LINES:
+        assert _parse(scan_mod._orjson_loads, line) == _parse(json.loads, line), line[:60]
+
+
+def test_a_scan_writes_the_same_bytes_with_and_without_orjson(
+    det: chatguard.Detector, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "edges.jsonl"
+    rows = FIXTURE.read_text(encoding="utf-8").splitlines()[:40]
+    source.write_text("\n".join([*rows, *EDGE_LINES]) + "\n", encoding="utf-8")
+    default = scan_files(det, tmp_path / "default", source)
+    monkeypatch.setattr(scan_mod, "_loads", scan_mod._json_loads)
+    plain = scan_files(det, tmp_path / "json", source)
+    assert default == plain
+    errors = [json.loads(x) for x in plain[2].splitlines()]
+    assert any("18446744073709551616" in x.get("message_id", "") for x in
+               (json.loads(r) for r in plain[0].splitlines()))
+    assert any(e["reason"].startswith("invalid JSON") for e in errors)
+
+
+def test_results_lines_from_templates_equal_result_json(det: chatguard.Detector) -> None:
+    rows = [json.loads(x) for x in FIXTURE.read_text(encoding="utf-8").splitlines()]
+    # ids JSON may carry that UTF-8 cannot: the line falls back to \u escapes
+    rows.append({**rows[0], "message_id": "m\ud800", "conversation_id": "c\udfff"})
+    rows.append({**rows[1], "conversation_id": "c\udfff"})
+    valid = [r for i, x in enumerate(rows)
+             if not isinstance(r := validate_row(x, pos=i, line=i + 1), str)]
+    scanner = BatchScanner(Guard(det, store=MemoryStore()))
+    out = scanner._scan(valid)
+    writer = ResultWriter()
+    lines = [writer.line(row, v, reading)
+             for row, v, reading in zip(out.rows, out.verdicts, out.readings, strict=True)]
+    expected = [result_json(result_dict(row, v, reading))
+                for row, v, reading in zip(out.rows, out.verdicts, out.readings, strict=True)]
+    assert lines == expected
+    assert len(lines) == len(rows)
+    assert any(not v.findings for v in out.verdicts)
+    assert any(v.findings for v in out.verdicts)
+    assert any(b"\\ud800" in x for x in lines)
+
+
+def test_the_pair_test_never_hides_a_split_word(det: chatguard.Detector) -> None:
+    pairs = det.junction_pairs
+    assert det.junction_pairs is pairs  # computed once per detector
+    # every junction of chat text the automaton reports as spanned passes the pair test
+    rng = random.Random(5)
+    texts = [json.loads(x)["text"] for x in FIXTURE.read_text(encoding="utf-8").splitlines()]
+    words = ["转账", "微信", "投资", "稳赚不赔", "银行卡", "红包", "借钱", "充值", "导师带单"]
+    spanned = 0
+    for _ in range(3000):
+        a = rng.choice(texts + words)[-rng.randrange(1, 9):]
+        b = rng.choice(texts + words)[: rng.randrange(1, 9)]
+        if det.spans_junction(a + b, len(a)):
+            spanned += 1
+            assert (a + b)[len(a) - 1 : len(a) + 1] in pairs
+    assert spanned > 0
+    # and a guard with the pair test reports the same split words as one without it
+    def run(gate: bool) -> list[tuple[str, ...]]:
+        guard = Guard(det, store=MemoryStore())
+        if not gate:
+            guard._engine.junction_pairs = None
+        seen: list[tuple[str, ...]] = []
+        for k, word in enumerate(words):
+            for cut in range(1, len(word)):
+                conv = f"c{k}-{cut}"
+                for j, text in enumerate((f"你好，{word[:cut]}", f"{word[cut:]}吧，快点")):
+                    out = guard.feed_many_detailed([{
+                        "message_id": f"{conv}-{j}", "conversation_id": conv,
+                        "sender_id": "u1", "recipient_id": "u2", "text": text,
+                        "sent_at": T0 + 30 * j}])
+                    seen.append((conv, str(out[0].conversation_score),
+                                 *(e.model_dump_json() for e in out[0].events)))
+        assert guard.stats["split_words"] > 0
+        return seen
+
+    assert run(gate=True) == run(gate=False)
+
+
+def test_rows_that_fit_stay_in_memory_and_scan_like_spilled_ones(
+    det: chatguard.Detector, tmp_path: Path
+) -> None:
+    rows = [r for i, x in enumerate(FIXTURE.read_text(encoding="utf-8").splitlines())
+            if not isinstance(r := validate_row(json.loads(x), pos=i, line=i + 1), str)]
+    kept = _Spill(tmp_path, 4, budget=1 << 20)
+    for r in rows:
+        kept.add(r)
+    kept.close(copies=1)
+    assert kept.held is not None
+    assert not any(kept.runs)
+    assert sorted(r for shard in kept.held for r in shard) == sorted(rows)
+    assert all(shard == sorted(shard) for shard in kept.held)
+    # a budget one copy of the rows fits and two (forked workers) do not: to disk
+    held = sum(2 * len(r.text) + scan_mod._ROW_OVERHEAD for r in rows)
+    (tmp_path / "f").mkdir()
+    forked = _Spill(tmp_path / "f", 4, budget=held * 3 // 2)
+    for r in rows:
+        forked.add(r)
+    forked.close(copies=2)
+    assert forked.held is None
+    assert any(forked.runs)
+    # end to end: in memory (default), spilled, and forked write the same bytes
+    memory = scan_files(det, tmp_path / "memory", FIXTURE)
+    assert memory == scan_files(det, tmp_path / "spilled", FIXTURE, spill_bytes=1)
+    assert memory == scan_files(det, tmp_path / "forked", FIXTURE, workers=2)
+
+
+def test_on_ready_runs_once_after_the_detector_and_before_reading(
+    det: chatguard.Detector, tmp_path: Path
+) -> None:
+    calls: list[bool] = []
+    out = tmp_path / "out"
+    options = ScanOptions(inputs=(str(FIXTURE),), results=out / "results.jsonl",
+                          events=out / "events.jsonl", quiet=True)
+    summary = run_scan(options, detector=det,
+                       on_ready=lambda: calls.append((out / "results.jsonl").exists()))
+    assert calls == [False]  # nothing written yet
+    assert summary.messages == 131
