@@ -40,6 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import ConfigError
+from .evaluate import Counts
 from .models import Level
 from .rules.loader import RuleSet, load_rules
 from .rules.schema import SCHEMA_VERSION
@@ -47,7 +48,6 @@ from .rules.schema import SCHEMA_VERSION
 __all__ = [
     "FitResult",
     "LogisticModel",
-    "Split",
     "add_fit_parser",
     "features",
     "fit_logistic",
@@ -134,48 +134,6 @@ def features(ruleset: RuleSet, texts: Sequence[str]) -> npt.NDArray[np.float64]:
     return x
 
 
-@dataclass(frozen=True, slots=True)
-class Split:
-    """Precision, recall, F1 and false-positive rate of one pack on one split."""
-
-    n: int
-    positives: int
-    tp: int
-    fp: int
-    fn: int
-    tn: int
-
-    @classmethod
-    def of(cls, labels: Sequence[int], flagged: Sequence[bool]) -> Split:
-        tp = sum(1 for y, f in zip(labels, flagged, strict=True) if y and f)
-        fp = sum(1 for y, f in zip(labels, flagged, strict=True) if not y and f)
-        fn = sum(1 for y, f in zip(labels, flagged, strict=True) if y and not f)
-        tn = len(labels) - tp - fp - fn
-        return cls(len(labels), tp + fn, tp, fp, fn, tn)
-
-    @property
-    def precision(self) -> float | None:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else None
-
-    @property
-    def recall(self) -> float | None:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else None
-
-    @property
-    def f1(self) -> float | None:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p and r else None
-
-    @property
-    def fpr(self) -> float | None:
-        return self.fp / (self.fp + self.tn) if self.fp + self.tn else None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"n": self.n, "positives": self.positives, "tp": self.tp, "fp": self.fp,
-                "fn": self.fn, "tn": self.tn, "precision": self.precision,
-                "recall": self.recall, "f1": self.f1, "fpr": self.fpr}
-
-
 @dataclass(slots=True)
 class FitResult:
     """What ``fit`` learned and what it changes on the held-out split."""
@@ -187,8 +145,8 @@ class FitResult:
     previous: dict[str, float]  # rule id -> weight before
     support: dict[str, tuple[int, int]]  # rule id -> (scam, benign) training samples hit
     model: LogisticModel
-    before: Split | None = None
-    after: Split | None = None
+    before: Counts | None = None
+    after: Counts | None = None
     threshold: str = "medium"
     seconds: float = 0.0
     skipped: list[str] = field(default_factory=list)  # rules hit too rarely to fit
@@ -204,8 +162,8 @@ class FitResult:
                               "benign_hits": self.support[rid][1]}
                         for rid, w in self.weights.items()},
             "kept": self.skipped,
-            "holdout_before": self.before.to_dict() if self.before else None,
-            "holdout_after": self.after.to_dict() if self.after else None,
+            "holdout_before": _split(self.before),
+            "holdout_after": _split(self.after),
         }
 
     def render(self) -> str:
@@ -231,6 +189,19 @@ class FitResult:
                 lines.append(f"  {name:7}    {pct(sp.precision)}  {pct(sp.recall)}  "
                              f"{pct(sp.f1)}  {pct(sp.fpr)}")
         return "\n".join(lines)
+
+
+def _split(c: Counts | None) -> dict[str, Any] | None:
+    if c is None:
+        return None
+    return {"n": c.tp + c.fp + c.fn + c.tn, "positives": c.tp + c.fn, **c.to_dict()}
+
+
+def _counts(labels: Sequence[int], flagged: Sequence[bool]) -> Counts:
+    c = Counts()
+    for y, f in zip(labels, flagged, strict=True):
+        c.add(y, f)
+    return c
 
 
 def _stratified_split(labels: Sequence[int], holdout: float, seed: int) -> npt.NDArray[np.bool_]:
@@ -440,7 +411,7 @@ def run_fit_command(args: argparse.Namespace, *, stdout: TextIO | None = None) -
         for name, det in (("before", Detector(ruleset)),
                           ("after", Detector.from_rules(out_path))):
             flagged = [v.level_value >= floor for v in det.check_many(hold_texts)]
-            setattr(result, name, Split.of(hold_labels, flagged))
+            setattr(result, name, _counts(hold_labels, flagged))
     result.seconds = time.perf_counter() - t0
     if args.json:
         out.write(json.dumps(result.to_dict(), ensure_ascii=False, indent=2) + "\n")
