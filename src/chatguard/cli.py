@@ -1,8 +1,10 @@
-"""The ``chatguard`` command line.
+"""Chat-fraud detection for dating platforms: score messages, scan logs, measure rule packs.
 
 ``check`` scores messages given as arguments, from a file or stdin; ``rules validate`` /
-``rules test`` / ``rules schema`` serve rule authors. Errors print one line that names the
-place (file and line) and exit 2; they never print a traceback.
+``rules test`` / ``rules schema`` serve rule authors; ``scan`` runs chat logs through the
+conversation guard; ``eval``, ``redteam`` and ``fit`` measure and tune rule packs (each
+command's code lives in its own module). Errors print one line that names the place (file
+and line) and exit 2; they never print a traceback.
 """
 
 from __future__ import annotations
