@@ -447,12 +447,7 @@ class Guard:
         the 1-based position), the detector runs once for the batch (``check_many``), and
         the state of the conversations with risky messages is loaded in one round trip.
         """
-        parsed = [ChatMessage.parse(x, line=i + 1, source="feed_many")
-                  for i, x in enumerate(msgs)]
-        _, _, fired = self._feed_columns(
-            [m.text for m in parsed], [m.conversation_id for m in parsed],
-            [m.sender_id for m in parsed], [m.timestamp for m in parsed], parsed.__getitem__,
-            detailed=False)
+        _, _, _, fired = self._feed_messages(msgs, "feed_many", detailed=False)
         return [e for _, evs in fired for e in evs]
 
     def feed_many_detailed(self, msgs: Iterable[ChatMessage | Mapping[str, Any]]) -> list[Fed]:
@@ -463,16 +458,25 @@ class Guard:
         A batch scan needs the per-message verdict the guard computed anyway; running the
         detector a second time for it would double the cost of the scan.
         """
-        parsed = [ChatMessage.parse(x, line=i + 1, source="feed_many_detailed")
-                  for i, x in enumerate(msgs)]
-        verdicts, readings, fired = self._feed_columns(
-            [m.text for m in parsed], [m.conversation_id for m in parsed],
-            [m.sender_id for m in parsed], [m.timestamp for m in parsed], parsed.__getitem__,
-            detailed=True)
+        parsed, verdicts, readings, fired = self._feed_messages(
+            msgs, "feed_many_detailed", detailed=True)
         events: dict[int, tuple[Event, ...]] = {i: tuple(evs) for i, evs in fired}
         return [Fed(m, v, events.get(i, ()), risk, LEVEL_NAMES[level])
                 for i, (m, v, (risk, level)) in enumerate(zip(parsed, verdicts, readings,
                                                               strict=True))]
+
+    def _feed_messages(
+        self, msgs: Iterable[ChatMessage | Mapping[str, Any]], source: str, *, detailed: bool,
+    ) -> tuple[list[ChatMessage], list[Verdict], list[tuple[float, int]],
+               list[tuple[int, list[Event]]]]:
+        """Validate ``msgs`` (an error names the 1-based position) and feed them as
+        columns; the parsed messages come back with what :meth:`_feed_columns` returns."""
+        parsed = [ChatMessage.parse(x, line=i + 1, source=source) for i, x in enumerate(msgs)]
+        verdicts, readings, fired = self._feed_columns(
+            [m.text for m in parsed], [m.conversation_id for m in parsed],
+            [m.sender_id for m in parsed], [m.timestamp for m in parsed], parsed.__getitem__,
+            detailed=detailed)
+        return parsed, verdicts, readings, fired
 
     def _feed_columns(
         self, texts: list[str], conversations: Sequence[str], senders: Sequence[str],
