@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -41,7 +42,7 @@ import numpy.typing as npt
 
 from .errors import ConfigError
 from .evaluate import Counts
-from .models import Level
+from .models import Level, Verdict
 from .rules.loader import RuleSet, load_rules
 from .rules.schema import SCHEMA_VERSION
 
@@ -50,6 +51,7 @@ __all__ = [
     "LogisticModel",
     "add_fit_parser",
     "features",
+    "features_of",
     "fit_logistic",
     "fit_weights",
     "run_fit_command",
@@ -125,10 +127,14 @@ def features(ruleset: RuleSet, texts: Sequence[str]) -> npt.NDArray[np.float64]:
     has a live finding in the text."""
     from .detector import Detector
 
-    det = Detector(ruleset)
+    return features_of(ruleset, Detector(ruleset).check_many(texts))
+
+
+def features_of(ruleset: RuleSet, verdicts: Sequence[Verdict]) -> npt.NDArray[np.float64]:
+    """:func:`features` from verdicts already computed with ``ruleset``."""
     index = {r.id: j for j, r in enumerate(ruleset.rules)}
-    x = np.zeros((len(texts), len(index)), dtype=np.float64)
-    for i, v in enumerate(det.check_many(texts)):
+    x = np.zeros((len(verdicts), len(index)), dtype=np.float64)
+    for i, v in enumerate(verdicts):
         for rid in v.rule_ids:
             x[i, index[rid]] = 1.0
     return x
@@ -301,7 +307,7 @@ def write_overrides(
     if not ref.startswith("bundled:"):
         ext = ext.resolve()
         try:  # relative when it can be, so the pair can move together
-            ref = Path(_relpath(ext, out.resolve().parent)).as_posix()
+            ref = Path(os.path.relpath(ext, out.resolve().parent)).as_posix()
         except ValueError:
             ref = ext.as_posix()
     lines = [f"# {line}" for line in comment.splitlines()] if comment else []
@@ -317,12 +323,6 @@ def write_overrides(
     lines += [f"{json.dumps(rid)} = {{ weight = {w} }}" for rid, w in sorted(weights.items())]
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return out
-
-
-def _relpath(target: Path, start: Path) -> str:
-    import os
-
-    return os.path.relpath(target, start)
 
 
 # ---------------------------------------------------------------------------------------
@@ -386,7 +386,12 @@ def run_fit_command(args: argparse.Namespace, *, stdout: TextIO | None = None) -
     held = _stratified_split(labels, args.holdout, args.seed)
     train_idx = np.flatnonzero(~held)
     hold_idx = np.flatnonzero(held)
-    x_all = features(ruleset, texts)
+    from .detector import Detector
+
+    # one detector and one pass over every sample: the features of the training split and
+    # the "before" verdicts of the held-out split come from the same verdicts
+    verdicts = Detector(ruleset).check_many(texts)
+    x_all = features_of(ruleset, verdicts)
     y_train = [labels[i] for i in train_idx]
     try:
         weights, support, model, skipped = fit_weights(
@@ -403,15 +408,12 @@ def run_fit_command(args: argparse.Namespace, *, stdout: TextIO | None = None) -
     result = FitResult(ruleset.name, len(train_idx), len(hold_idx), weights, previous,
                        support, model, threshold=args.threshold, skipped=skipped)
     if len(hold_idx):
-        from .detector import Detector
-
         floor = Level[args.threshold.upper()]
-        hold_texts = [texts[i] for i in hold_idx]
         hold_labels = [labels[i] for i in hold_idx]
-        for name, det in (("before", Detector(ruleset)),
-                          ("after", Detector.from_rules(out_path))):
-            flagged = [v.level_value >= floor for v in det.check_many(hold_texts)]
-            setattr(result, name, _counts(hold_labels, flagged))
+        before = [verdicts[i] for i in hold_idx]
+        after = Detector.from_rules(out_path).check_many([texts[i] for i in hold_idx])
+        result.before = _counts(hold_labels, [v.level_value >= floor for v in before])
+        result.after = _counts(hold_labels, [v.level_value >= floor for v in after])
     result.seconds = time.perf_counter() - t0
     if args.json:
         out.write(json.dumps(result.to_dict(), ensure_ascii=False, indent=2) + "\n")
