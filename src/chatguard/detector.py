@@ -120,6 +120,7 @@ class Detector:
     # -- the API -----------------------------------------------------------------------
     def check(self, text: str) -> Verdict:
         """The verdict on one message. Never raises on any ``str``; a non-str is a TypeError."""
+        # the same steps as _check_compact, written out: this is the hot path
         if not isinstance(text, str):
             raise TypeError(f"Detector.check expects str, got {type(text).__name__}")
         if self._slow_chars.search(text) is not None:
@@ -130,6 +131,21 @@ class Detector:
         if REPEAT_RE.search(compact) is not None and self._collapsed_hits(compact):
             return self._analyze(text)
         return self._none
+
+    def _check_compact(self, text: str) -> tuple[Verdict, str | None]:
+        """:meth:`check`, plus the message without its noise when it took the plain path
+        (nothing to fold): ``NOISE_RE.sub("", text)``, computed here anyway. The guard takes
+        a message's head and tail for split words from it instead of stripping it again."""
+        if not isinstance(text, str):
+            raise TypeError(f"Detector.check expects str, got {type(text).__name__}")
+        if self._slow_chars.search(text) is not None:
+            return self._check_folded(text), None
+        compact = NOISE_RE.sub("", text)
+        if self._find(compact) or self._always:
+            return self._analyze(text), compact
+        if REPEAT_RE.search(compact) is not None and self._collapsed_hits(compact):
+            return self._analyze(text), compact
+        return self._none, compact
 
     def _check_folded(self, text: str) -> Verdict:
         """The prefilter for messages with digits, currency signs or characters to fold: the
@@ -152,6 +168,13 @@ class Detector:
         (one regex or automaton call per batch instead of per message) and analyses in full
         only the messages a prefilter flags.
         """
+        return self._check_many_compact(texts, None)
+
+    def _check_many_compact(
+        self, texts: Iterable[str], compacts: list[str | None] | None
+    ) -> list[Verdict]:
+        """:meth:`check_many`; with ``compacts`` (a list as long as ``texts``, all ``None``),
+        also fills in what :meth:`_check_compact` gives per message."""
         if isinstance(texts, str):
             raise TypeError("Detector.check_many expects an iterable of str, got one str")
         items = texts if isinstance(texts, list) else list(texts)
@@ -166,15 +189,18 @@ class Detector:
             return out
         if self._always:
             return [self._analyze(t) for t in items]
-        flagged = self._batch_prefilter(items, out)
+        flagged = self._batch_prefilter(items, out, compacts)
         for i in flagged:
             out[i] = self._analyze(items[i])
         return out
 
     # -- batch prefilter ---------------------------------------------------------------
-    def _batch_prefilter(self, items: list[str], out: list[Verdict]) -> list[int]:
+    def _batch_prefilter(
+        self, items: list[str], out: list[Verdict], compacts_out: list[str | None] | None
+    ) -> list[int]:
         """Indexes of the plain messages a prefilter flags; messages that need folding are
-        checked one by one on the way (their verdicts go straight into ``out``)."""
+        checked one by one on the way (their verdicts go straight into ``out``), the plain
+        messages' noise-free texts into ``compacts_out`` when given."""
         slow = self._slow_chars.search
         sub = NOISE_RE.sub
         idx: list[int] = []
@@ -184,6 +210,8 @@ class Detector:
                 out[i] = self._check_folded(t)
                 continue
             c = sub("", t)
+            if compacts_out is not None:
+                compacts_out[i] = c
             if c:
                 idx.append(i)
                 compacts.append(c)

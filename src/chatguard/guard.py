@@ -64,7 +64,6 @@ import hashlib
 import logging
 import math
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -126,8 +125,8 @@ _EPS = 1e-4
 class _Engine:
     """A detector plus what the guard precomputes from its rule set. Immutable."""
 
-    __slots__ = ("combos", "detector", "fingerprint", "junction_pairs", "rule_stage",
-                 "spans_junction", "thresholds")
+    __slots__ = ("_bonus", "combos", "detector", "fingerprint", "junction_pairs",
+                 "rule_stage", "spans_junction", "thresholds")
 
     def __init__(self, detector: Detector) -> None:
         self.detector = detector
@@ -144,12 +143,15 @@ class _Engine:
             (sum(1 << _CAT_INDEX[c] for c in set(combo.categories)), combo.bonus)
             for combo in scoring.combos
         )
+        # combo bonus per set of categories present (a bit mask): a conversation meets few
+        # distinct sets, and summing the pack's combos on every call cost more than the rest
+        self._bonus: dict[int, float] = {}
         # a junction of two messages is analysed only when some keyword, variant or
         # context word spans the cut
         self.spans_junction: Callable[[str, int], bool] = detector.spans_junction
         # a word split over the cut contains the two characters on either side of it: a
-        # set lookup settles most junctions before the automaton pass (None: always pass)
-        # (None: no pair test, every junction takes the automaton pass)
+        # set lookup settles most junctions before the automaton pass (None: no pair test,
+        # every junction takes the automaton pass)
         self.junction_pairs: frozenset[str] | None = detector.junction_pairs
 
     def combine(self, cats: Mapping[int, float]) -> float:
@@ -162,10 +164,16 @@ class _Engine:
             if v > 0.0:
                 miss *= 1.0 - min(v, _MAX_W)
                 present |= 1 << i
-        total = 1.0 - miss
-        for mask, bonus in self.combos:
-            if present & mask == mask:
-                total += bonus
+        bonus = self._bonus.get(present)
+        if bonus is None:
+            # the bonuses summed first, then added, as the scorer's matrix product does
+            bonus = 0.0
+            for mask, b in self.combos:
+                if present & mask == mask:
+                    bonus += b
+            if len(self._bonus) < 4096:
+                self._bonus[present] = bonus
+        total = 1.0 - miss + bonus
         return round(min(max(total, 0.0), 1.0), 6)
 
     def level(self, score: float) -> int:
@@ -294,21 +302,24 @@ class _TailCache:
     """Last few normalized characters per (conversation, sender), in process memory only.
 
     Bounded (oldest entries go first) and short-lived (``policy.split_window_seconds``): the
-    tail exists to join a word split over two consecutive messages, nothing else.
+    tail exists to join a word split over two consecutive messages, nothing else. A plain
+    dict kept in insertion order (an entry is re-inserted on every swap) is the LRU: every
+    message pays one swap, and ``dict`` is about twice as fast as ``OrderedDict`` at it.
     """
 
     def __init__(self, max_entries: int = 200_000) -> None:
         self._max = max_entries
-        self._d: OrderedDict[tuple[str, str], tuple[str, float]] = OrderedDict()
+        self._d: dict[tuple[str, str], tuple[str, float]] = {}
         self._lock = threading.Lock()
 
     def swap(self, key: tuple[str, str], tail: str, now: float) -> tuple[str, float] | None:
+        d = self._d
         with self._lock:
-            old = self._d.pop(key, None)
+            old = d.pop(key, None)
             if tail:
-                self._d[key] = (tail, now)
-                if len(self._d) > self._max:
-                    self._d.popitem(last=False)
+                d[key] = (tail, now)
+                if len(d) > self._max:
+                    del d[next(iter(d))]
             return old
 
     def forget(self, user: str, conversations: Iterable[str] = ()) -> int:
@@ -341,9 +352,10 @@ def _simhash(text: str) -> int:
     return int.from_bytes(packed.tobytes(), "little")
 
 
-def _ends(det: Detector, text: str, n: int) -> tuple[str, str]:
-    """The first and last ``n`` normalized characters of ``text``, folding only those."""
-    raw = NOISE_RE.sub("", text)
+def _ends(det: Detector, text: str, n: int, compact: str | None = None) -> tuple[str, str]:
+    """The first and last ``n`` normalized characters of ``text``, folding only those.
+    ``compact``: ``text`` without its noise, when the detector already computed it."""
+    raw = NOISE_RE.sub("", text) if compact is None else compact
     if len(raw) > 2 * n:
         raw = raw[:n] + raw[-n:]
     normalizer = det.normalizer
@@ -433,9 +445,10 @@ class Guard:
         """
         m = ChatMessage.parse(msg)
         engine = self._engine  # one read: a concurrent reload does not split a message
-        verdict = engine.detector.check(m.text)
-        events, _ = self._process(engine, m, verdict, None)
-        self._count(messages=1)
+        verdict, compact = engine.detector._check_compact(m.text)
+        events, _ = self._process(engine, m, verdict, None, compact)
+        with self._stats_lock:
+            self._counts["messages"] += 1
         if events:
             self._dispatch(events)
         return events
@@ -498,7 +511,8 @@ class Guard:
         if not n:
             return [], [], []
         engine = self._engine
-        verdicts = engine.detector.check_many(texts)
+        compacts: list[str | None] = [None] * n
+        verdicts = engine.detector._check_many_compact(texts, compacts)
         if self._hasher is None:
             keys, subjects = conversations, senders
         else:
@@ -520,7 +534,7 @@ class Guard:
             key = keys[i]
             # Facts need no conversation lock (the sender's tail has its own), and most
             # messages end there: a clean message never takes the lock or touches the store.
-            facts = facts_of(engine, texts[i], key, subjects[i], times[i], v)
+            facts = facts_of(engine, texts[i], key, subjects[i], times[i], v, compacts[i])
             a: _Assessment | None = None
             if facts is not None:
                 evs, a = self._act(engine, message(i), key, subjects[i], times[i], facts,
@@ -670,6 +684,7 @@ class Guard:
         m: ChatMessage,
         verdict: Verdict,
         cache: dict[str, tuple[ConversationRecord | None, int]] | None,
+        compact: str | None = None,
     ) -> tuple[list[Event], _Assessment | None]:
         """One message through facts, state and policy: its events, and the conversation's
         assessment when the message changed the conversation's state (else ``None``)."""
@@ -678,7 +693,7 @@ class Guard:
         now = m.timestamp
         # Facts need no conversation lock (the sender's tail has its own), and most
         # messages end there: a clean message never takes the lock or touches the store.
-        facts = self._facts(engine, m.text, conv, sender, now, verdict)
+        facts = self._facts(engine, m.text, conv, sender, now, verdict, compact)
         if facts is None:
             return [], None
         return self._act(engine, m, conv, sender, now, facts, cache)
@@ -698,15 +713,16 @@ class Guard:
         return self._events(x, facts, rec, decision), decision.assessment
 
     def _facts(self, engine: _Engine, text: str, conv: str, sender: str, now: float,
-               verdict: Verdict) -> _Facts | None:
+               verdict: Verdict, compact: str | None = None) -> _Facts | None:
         """What this message adds (joined with the sender's previous tail); ``None`` when
-        nothing risky was found, so a clean message never touches the store."""
+        nothing risky was found, so a clean message never touches the store. ``compact``:
+        the text without noise, when the detector computed it."""
         pol = self.policy
         det = engine.detector
         n_tail = pol.split_tail_chars
         junction: list[tuple[str, Finding]] = []
         if n_tail > 0:
-            head, tail = _ends(det, text, n_tail)
+            head, tail = _ends(det, text, n_tail, compact)
             prev = self._tails.swap((conv, sender), tail, now)
             if prev is not None and head and 0 <= now - prev[1] <= pol.split_window_seconds:
                 joined = prev[0] + head
