@@ -4,11 +4,13 @@ Each shortcut has a reference it must equal: the message time computed in intege
 the datetime round trip of ``ChatMessage``; orjson's rows equal json's; a results line
 written from a template equals ``result_json`` of the result dict; the character-pair test
 before a split-word check never hides a split word; rows kept in memory scan the same as
-rows spilled to disk.
+rows spilled to disk. The guard's own shortcuts too: the noise-free text the detector hands
+over, the memoized combo bonus, the bit-sliced SimHash.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
@@ -31,6 +33,9 @@ from chatguard.batch import (
     result_json,
     validate_row,
 )
+from chatguard.guard import _Engine, _simhash
+from chatguard.normalize import NOISE_RE
+from chatguard.rules.schema import CATEGORIES
 from chatguard.scan import ScanOptions, _Spill, run_scan
 from chatguard.state.memory import MemoryStore
 
@@ -226,3 +231,77 @@ def test_on_ready_runs_once_after_the_detector_and_before_reading(
                        on_ready=lambda: calls.append((out / "results.jsonl").exists()))
     assert calls == [False]  # nothing written yet
     assert summary.messages == 131
+
+
+def _texts() -> list[str]:
+    rng = random.Random(11)
+    texts = [json.loads(x)["text"] for x in FIXTURE.read_text(encoding="utf-8").splitlines()]
+    pieces = ["转账", "ｖ信", "加我薇信", "①②③", "五万", "12345", "，", " ", "😀", "轉賬", "ok"]
+    texts += ["".join(rng.choice(pieces) for _ in range(rng.randrange(0, 6)))
+              for _ in range(500)]
+    return texts
+
+
+def test_the_detectors_noise_free_text_is_what_the_guard_would_compute(
+    det: chatguard.Detector,
+) -> None:
+    texts = _texts()
+    compacts: list[str | None] = [None] * len(texts)
+    verdicts = det._check_many_compact(texts, compacts)
+    assert verdicts == det.check_many(texts)
+    handed = 0
+    for text, verdict, compact in zip(texts, verdicts, compacts, strict=True):
+        one = det._check_compact(text)
+        assert one == (verdict, compact)
+        assert verdict == det.check(text)
+        if compact is not None:  # plain path: exactly the text without noise
+            handed += 1
+            assert compact == NOISE_RE.sub("", text)
+    assert 0 < handed < len(texts)  # folded messages (digits, ｖ信, 轉賬) hand nothing over
+
+
+def test_the_memoized_combo_bonus_gives_the_unmemoized_score(det: chatguard.Detector) -> None:
+    engine = _Engine(det)
+
+    def by_hand(cats: dict[int, float]) -> float:
+        miss, present = 1.0, set()
+        for i, v in cats.items():
+            if v > 0.0:
+                miss *= 1.0 - min(v, 0.999)
+                present.add(i)
+        bonus = 0.0
+        for combo in det.ruleset.scoring.combos:
+            if {CATEGORIES.index(c) for c in combo.categories} <= present:
+                bonus += combo.bonus
+        return round(min(max(1.0 - miss + bonus, 0.0), 1.0), 6)
+
+    rng = random.Random(3)
+    cases = [{rng.randrange(len(CATEGORIES)): rng.choice([0.0, 0.2, 0.55, 0.9, 1.0])
+              for _ in range(rng.randrange(0, 6))} for _ in range(3000)]
+    for _ in range(2):  # the first round fills the memo, the second reads it
+        scores = [engine.combine(c) for c in cases]
+        assert scores == [by_hand(c) for c in cases]
+    assert len(engine._bonus) > 50
+    assert any(s > 0.9 for s in scores)
+    assert any(0.0 < s < 0.5 for s in scores)
+
+
+def _simhash_by_counting(text: str) -> int:
+    grams = {text[i : i + 3] for i in range(max(1, len(text) - 2))}
+    counts = [0] * 64
+    for g in grams:
+        h = int.from_bytes(hashlib.blake2b(g.encode("utf-8"), digest_size=8).digest(), "little")
+        for bit in range(64):
+            counts[bit] += h >> bit & 1
+    return sum(1 << bit for bit in range(64) if 2 * counts[bit] > len(grams))
+
+
+def test_the_bit_sliced_simhash_is_the_majority_vote_of_the_trigram_hashes() -> None:
+    rng = random.Random(7)
+    alphabet = "转账微信投资平台收益你我他的了吗ab1😀"
+    for n in [0, 1, 2, 3, 4, 5, 17, 64, 65, 300, 1100]:
+        for _ in range(20):
+            text = "".join(rng.choice(alphabet) for _ in range(n))
+            assert _simhash(text) == _simhash_by_counting(text), text
+    # stable across processes and releases: workers sharing Redis compare these values
+    assert _simhash("加我微信带你投资稳赚不赔每天收益百分之二十") == 0xF3FA7047F65B1BCD

@@ -71,8 +71,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import numpy as np
-
 from .detector import Detector
 from .events import Event, EventKind, Evidence, make_event_id
 from .messages import ChatMessage
@@ -340,16 +338,39 @@ def _simhash(text: str) -> int:
 
     Stable across processes and releases (blake2b, not ``hash()``), so workers sharing a
     Redis store agree on fingerprints. Near-duplicates differ in a few bits.
+
+    Bit ``i`` is set when more than half of the distinct trigrams' hashes have it. The
+    per-bit counts are kept bit-sliced (``planes[k]`` holds bit ``k`` of all 64 counts), so
+    adding a hash is a ripple-carry over a few integers and the majority test a comparison
+    over the planes: plain integer work, cheaper than numpy's per-call overhead on the
+    tens of trigrams of a chat message.
     """
     grams = {text[i : i + 3] for i in range(max(1, len(text) - 2))}
-    digests = b"".join(
-        hashlib.blake2b(g.encode("utf-8"), digest_size=8).digest() for g in sorted(grams)
-    )
-    bits = np.unpackbits(np.frombuffer(digests, dtype=np.uint8).reshape(-1, 8), axis=1,
-                         bitorder="little")
-    votes = bits.sum(axis=0, dtype=np.int64) * 2 - len(grams)
-    packed = np.packbits((votes > 0).astype(np.uint8), bitorder="little")
-    return int.from_bytes(packed.tobytes(), "little")
+    planes: list[int] = []
+    from_bytes = int.from_bytes
+    blake2b = hashlib.blake2b
+    for g in grams:
+        carry = from_bytes(blake2b(g.encode("utf-8"), digest_size=8).digest(), "little")
+        k = 0
+        while carry:
+            if k == len(planes):
+                planes.append(carry)
+                break
+            p = planes[k]
+            planes[k] = p ^ carry
+            carry &= p
+            k += 1
+    # count > n / 2  <=>  count > n // 2: compare the bit-sliced counts with t, top bit first
+    t = len(grams) // 2
+    greater, equal = 0, (1 << 64) - 1
+    for k in range(max(len(planes), t.bit_length()) - 1, -1, -1):
+        c = planes[k] if k < len(planes) else 0
+        if t >> k & 1:
+            equal &= c
+        else:
+            greater |= equal & c
+            equal &= ~c
+    return greater
 
 
 def _ends(det: Detector, text: str, n: int, compact: str | None = None) -> tuple[str, str]:
