@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chatguard.errors import ConfigError
-from chatguard.privacy import IdHasher, mask_span, mask_text
+from chatguard.privacy import IdHasher, mask_span, mask_spans, mask_text
 
 TRC20 = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
 ERC20 = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
@@ -95,6 +95,17 @@ def test_mask_span_never_raises_or_leaks_a_phone(text: str, start: int, end: int
     out = mask_span(planted, start, end, context=ctx)
     assert isinstance(out, str)
     assert "13812345678" not in out
+
+
+@given(st.text(max_size=120), st.lists(st.tuples(st.integers(-5, 260), st.integers(-5, 260)),
+                                       max_size=4), st.integers(0, 12))
+@settings(max_examples=300, deadline=None)
+def test_mask_spans_is_mask_span_per_span(text: str, spans: list[tuple[int, int]],
+                                          ctx: int) -> None:
+    """Several snippets of one text (identifiers found once) equal one call per span."""
+    planted = text + "，转账到6222021234567894 或 13812345678，" + text
+    assert mask_spans(planted, spans, context=ctx) == [
+        mask_span(planted, s, e, context=ctx) for s, e in spans]
 
 
 @given(st.text())

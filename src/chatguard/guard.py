@@ -77,7 +77,7 @@ from .messages import ChatMessage
 from .models import LEVEL_NAMES, Finding, Level, LevelName, Verdict
 from .normalize import NOISE_RE
 from .policy import Policy, Trigger
-from .privacy import IdHasher, mask_span, mask_text
+from .privacy import IdHasher, mask_spans, mask_text
 from .rules.schema import CATEGORIES, STAGES
 from .sinks import Dispatcher
 from .state.base import ConversationRecord, PartyState, StateStore
@@ -1065,7 +1065,7 @@ class Guard:
         """Masked snippets around the strongest findings (never the whole message)."""
         ctx = self.policy.snippet_context
         strongest = sorted(facts.findings, key=lambda f: -f.weight)[:_MAX_SNIPPETS]
-        out = [mask_span(m.text, f.start, f.end, context=ctx) for f in strongest]
+        out = mask_spans(m.text, [(f.start, f.end) for f in strongest], context=ctx)
         for joined, f in facts.junction[: max(0, _MAX_SNIPPETS - len(out))]:
             out.append(mask_text(joined[f.start : f.end]))
         return tuple(dict.fromkeys(out))
