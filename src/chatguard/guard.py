@@ -1027,7 +1027,8 @@ class Guard:
             if sc > best:
                 best, suspect = sc, p
         other = max((sc for sc, p in owned if p is not suspect), default=0.0)
-        full = self._suspicion(engine, suspect, now)
+        # without echoes, their own risk is their full risk: no second pass over the state
+        full = best if not suspect.echo else self._suspicion(engine, suspect, now)
         risk = max(0.0, round(full - pol.echo_discount * other, 6))
         if risk <= 0.0 or suspect.recipient == suspect.user:
             return _Assessment(None, "", 0.0, 0.0, 0)
