@@ -75,7 +75,7 @@ from .detector import Detector
 from .events import Event, EventKind, Evidence, make_event_id
 from .messages import ChatMessage
 from .models import LEVEL_NAMES, Finding, Level, LevelName, Verdict
-from .normalize import NOISE_RE
+from .normalize import NOISE_RE, NUMERAL_RUN_RE
 from .policy import Policy, Trigger
 from .privacy import IdHasher, mask_spans, mask_text
 from .rules.schema import CATEGORIES, STAGES
@@ -466,8 +466,18 @@ class Guard:
         """
         m = ChatMessage.parse(msg)
         engine = self._engine  # one read: a concurrent reload does not split a message
-        verdict, compact = engine.detector._check_compact(m.text)
-        events, _ = self._process(engine, m, verdict, None, compact)
+        text = m.text
+        verdict, compact = engine.detector._check_compact(text)
+        if self._hasher is None:
+            conv, sender = m.conversation_id, m.sender_id
+        else:
+            conv, sender = self._cid(m.conversation_id), self._sid(m.sender_id)
+        now = m.timestamp
+        # Facts need no conversation lock (the sender's tail has its own), and most
+        # messages end there: a clean message never takes the lock or touches the store.
+        facts = self._facts(engine, text, conv, sender, now, verdict, compact)
+        events = [] if facts is None else self._act(engine, m, conv, sender, now, facts,
+                                                    None)[0]
         with self._stats_lock:
             self._counts["messages"] += 1
         if events:
@@ -699,26 +709,6 @@ class Guard:
         return self._sid(user_id)
 
     # -- the per-message pipeline --------------------------------------------------------------
-    def _process(
-        self,
-        engine: _Engine,
-        m: ChatMessage,
-        verdict: Verdict,
-        cache: dict[str, tuple[ConversationRecord | None, int]] | None,
-        compact: str | None = None,
-    ) -> tuple[list[Event], _Assessment | None]:
-        """One message through facts, state and policy: its events, and the conversation's
-        assessment when the message changed the conversation's state (else ``None``)."""
-        conv = self._cid(m.conversation_id)
-        sender = self._sid(m.sender_id)
-        now = m.timestamp
-        # Facts need no conversation lock (the sender's tail has its own), and most
-        # messages end there: a clean message never takes the lock or touches the store.
-        facts = self._facts(engine, m.text, conv, sender, now, verdict, compact)
-        if facts is None:
-            return [], None
-        return self._act(engine, m, conv, sender, now, facts, cache)
-
     def _act(
         self, engine: _Engine, m: ChatMessage, conv: str, sender: str, now: float,
         facts: _Facts, cache: dict[str, tuple[ConversationRecord | None, int]] | None,
@@ -743,7 +733,10 @@ class Guard:
         n_tail = pol.split_tail_chars
         junction: list[tuple[str, Finding]] = []
         if n_tail > 0:
-            head, tail = _ends(det, text, n_tail, compact)
+            if compact is not None and NUMERAL_RUN_RE.search(compact) is None:
+                head, tail = compact[:n_tail], compact[-n_tail:]  # _ends: nothing to fold
+            else:
+                head, tail = _ends(det, text, n_tail, compact)
             prev = self._tails.swap((conv, sender), tail, now)
             if prev is not None and head and 0 <= now - prev[1] <= pol.split_window_seconds:
                 joined = prev[0] + head

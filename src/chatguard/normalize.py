@@ -22,7 +22,9 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-__all__ = ["NOISE_RE", "REPEAT_RE", "Normalized", "Normalizer", "collapse_repeats"]
+__all__ = [
+    "NOISE_RE", "NUMERAL_RUN_RE", "REPEAT_RE", "Normalized", "Normalizer", "collapse_repeats",
+]
 
 #: Characters that are removed in the compact form: everything that is not a letter, digit
 #: or CJK character (``\w`` minus ``_``). Zero-width, bidi and variation selectors, emoji and
@@ -41,7 +43,8 @@ _CN_DIGITS = {
 }  # fmt: skip
 _CN_DIGIT_CLASS = "".join(sorted(k for k in _CN_DIGITS if k != "O"))
 #: Five or more numerals (Chinese or ASCII, at least one Chinese) read as a digit string.
-_NUMERAL_RUN_RE = re.compile(f"[0-9{_CN_DIGIT_CLASS}]{{5,}}")
+#: A run of digits or Chinese numerals that folding turns into ASCII digits (五五五五五 -> 55555).
+NUMERAL_RUN_RE = re.compile(f"[0-9{_CN_DIGIT_CLASS}]{{5,}}")
 _NUMERAL_TABLE = str.maketrans({k: v for k, v in _CN_DIGITS.items() if k != "O"})
 
 
@@ -199,26 +202,26 @@ class Normalizer:
         """True when :meth:`fold` would return something other than ``text`` itself: a
         character to fold or a run of Chinese numerals to turn into digits."""
         return (self._needs_fold.search(text) is not None
-                or _NUMERAL_RUN_RE.search(text) is not None)
+                or NUMERAL_RUN_RE.search(text) is not None)
 
     def fold(self, text: str) -> Normalized:
         """Return the folded form with its map to raw offsets (identity when unchanged)."""
         if self._needs_fold.search(text) is None:
-            if _NUMERAL_RUN_RE.search(text) is None:
+            if NUMERAL_RUN_RE.search(text) is None:
                 return Normalized(text, None)
-            return Normalized(_NUMERAL_RUN_RE.sub(_numerals_to_digits, text), None)
+            return Normalized(NUMERAL_RUN_RE.sub(_numerals_to_digits, text), None)
         if self._needs_fold_beyond_case.search(text) is None:
             # only ASCII capitals to fold: lower() keeps every offset
             lowered = text.lower()
             if len(lowered) == len(text):
-                if _NUMERAL_RUN_RE.search(lowered) is not None:
-                    lowered = _NUMERAL_RUN_RE.sub(_numerals_to_digits, lowered)
+                if NUMERAL_RUN_RE.search(lowered) is not None:
+                    lowered = NUMERAL_RUN_RE.sub(_numerals_to_digits, lowered)
                 return Normalized(lowered, None)
         if self._uneven.search(text) is None:
             # every character folds to exactly one: one C-level translate, offsets unchanged
             folded = text.translate(self._table)
-            if _NUMERAL_RUN_RE.search(folded) is not None:
-                folded = _NUMERAL_RUN_RE.sub(_numerals_to_digits, folded)
+            if NUMERAL_RUN_RE.search(folded) is not None:
+                folded = NUMERAL_RUN_RE.sub(_numerals_to_digits, folded)
             return Normalized(folded, None)
         out: list[str] = []
         to_raw: list[int] = []
@@ -237,8 +240,8 @@ class Normalizer:
                     out.append(c)
                     to_raw.append(i)
         folded = "".join(out)
-        if _NUMERAL_RUN_RE.search(folded) is not None:
-            folded = _NUMERAL_RUN_RE.sub(_numerals_to_digits, folded)
+        if NUMERAL_RUN_RE.search(folded) is not None:
+            folded = NUMERAL_RUN_RE.sub(_numerals_to_digits, folded)
         return Normalized(folded, tuple(to_raw))
 
     def compact(self, folded: Normalized) -> Normalized:
