@@ -33,8 +33,8 @@ from chatguard.batch import (
     result_json,
     validate_row,
 )
-from chatguard.guard import _Engine, _simhash
-from chatguard.normalize import NOISE_RE
+from chatguard.guard import _ends, _Engine, _simhash
+from chatguard.normalize import NOISE_RE, NUMERAL_RUN_RE
 from chatguard.rules.schema import CATEGORIES
 from chatguard.scan import ScanOptions, _Spill, run_scan
 from chatguard.state.memory import MemoryStore
@@ -236,7 +236,8 @@ def test_on_ready_runs_once_after_the_detector_and_before_reading(
 def _texts() -> list[str]:
     rng = random.Random(11)
     texts = [json.loads(x)["text"] for x in FIXTURE.read_text(encoding="utf-8").splitlines()]
-    pieces = ["转账", "ｖ信", "加我薇信", "①②③", "五万", "12345", "，", " ", "😀", "轉賬", "ok"]
+    pieces = ["转账", "ｖ信", "加我薇信", "①②③", "五万", "12345", "，", " ", "😀", "轉賬", "ok",
+              "一二三四五六", "五五"]
     texts += ["".join(rng.choice(pieces) for _ in range(rng.randrange(0, 6)))
               for _ in range(500)]
     return texts
@@ -257,6 +258,10 @@ def test_the_detectors_noise_free_text_is_what_the_guard_would_compute(
         if compact is not None:  # plain path: exactly the text without noise
             handed += 1
             assert compact == NOISE_RE.sub("", text)
+            for n in (1, 4, 8):
+                assert _ends(det, text, n, compact) == _ends(det, text, n)
+                if NUMERAL_RUN_RE.search(compact) is None:  # Guard._facts slices it then
+                    assert (compact[:n], compact[-n:]) == _ends(det, text, n)
     assert 0 < handed < len(texts)  # folded messages (digits, ｖ信, 轉賬) hand nothing over
 
 
