@@ -63,7 +63,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import random
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -110,7 +112,11 @@ _CAT_INDEX: dict[str, int] = {c: i for i, c in enumerate(CATEGORIES)}
 _VICTIM_CAT = _CAT_INDEX["victim_cue"]
 _MAX_W = 0.999  # as in scoring.Scorer: one finding never makes a category certain
 _N_LOCKS = 64
-_MAX_CAS_ATTEMPTS = 8
+_MAX_CAS_ATTEMPTS = 16
+#: After a lost compare-and-set, wait a random time below this (doubled per loss, capped):
+#: two workers writing one conversation at full speed otherwise collide in lockstep.
+_CAS_BACKOFF = 0.0005
+_CAS_BACKOFF_CAP = 0.05
 _MAX_PARTIES = 4
 _MAX_SNIPPETS = 3
 _VICTIM_ON = 0.01  # decayed victim-cue strength below which protection lapses
@@ -209,7 +215,7 @@ class _Facts:
     junction: list[tuple[str, Finding]]  # (junction text, finding straddling it)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass pays a setattr call per field
 class _Msg:
     """One message as the pipeline sees it: the engine it runs on and its store ids."""
 
@@ -221,7 +227,7 @@ class _Msg:
     now: float  # message time, epoch seconds
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Assessment:
     suspect: PartyState | None
     target: str  # store id of the potential victim ("" when unknown)
@@ -716,7 +722,11 @@ class Guard:
         """A message with facts under the conversation's lock: state step, then events."""
         x = _Msg(engine, m, conv, sender, self._sid(m.recipient_id), now)
         with self._locks[hash(conv) % _N_LOCKS]:
-            self._count(risky_messages=1, split_words=1 if facts.junction else 0)
+            with self._stats_lock:
+                counts = self._counts
+                counts["risky_messages"] += 1
+                if facts.junction:
+                    counts["split_words"] += 1
             outcome = self._update(x, facts, cache)
         if outcome is None:
             return [], None
@@ -793,7 +803,9 @@ class Guard:
         self, x: _Msg, facts: _Facts,
         cache: dict[str, tuple[ConversationRecord | None, int]] | None,
     ) -> tuple[ConversationRecord, _Decision] | None:
-        """Load, step, compare-and-set; on a lost race, reload and step again."""
+        """Load, step, compare-and-set; on a lost race, back off a random while, reload and
+        step again. Without the backoff two workers feeding one conversation at full speed
+        kept colliding, and a message that lost eight races in a row went unsaved."""
         store = self._store
         conv = x.conv
         for attempt in range(_MAX_CAS_ATTEMPTS):
@@ -824,6 +836,8 @@ class Guard:
             self._count(cas_retries=1)
             if cache is not None:
                 cache.pop(conv, None)
+            if attempt + 1 < _MAX_CAS_ATTEMPTS:
+                time.sleep(random.random() * min(_CAS_BACKOFF_CAP, _CAS_BACKOFF * (1 << attempt)))
         _log.warning("chatguard: conversation state kept changing under message %s; "
                      "decided without saving", x.m.message_id)
         return new, decision
