@@ -975,12 +975,8 @@ class Guard:
                                 tuple(r for _, r in facts.rules), snippets))
         recent = recent[-pol.max_evidence:]
 
-        draft = ConversationRecord(
-            conversation=conv, updated=max(now, rec.updated), parties=tuple(parties),
-            warnings=rec.warnings, warned_at=rec.warned_at, flagged=rec.flagged,
-            rules=tuple(rules), recent=recent,
-        )
-        a = self._assess(engine, draft, now)
+        new_parties = tuple(parties)
+        a = self._assess_parties(engine, new_parties, now)
         decision = _Decision(assessment=a)
         warnings, warned_at, flagged = rec.warnings, rec.warned_at, rec.flagged
         s = a.suspect
@@ -997,9 +993,9 @@ class Guard:
                 decision.sms = True
             decision.risky_sender = s.user == sender and a.level >= Level.MEDIUM
         new = ConversationRecord(
-            conversation=conv, updated=draft.updated, parties=draft.parties,
-            warnings=warnings, warned_at=warned_at, flagged=flagged, rules=draft.rules,
-            recent=draft.recent,
+            conversation=conv, updated=max(now, rec.updated), parties=new_parties,
+            warnings=warnings, warned_at=warned_at, flagged=flagged, rules=tuple(rules),
+            recent=recent,
         )
         return new, decision
 
@@ -1023,12 +1019,18 @@ class Guard:
 
     def _assess(self, engine: _Engine, rec: ConversationRecord, now: float) -> _Assessment:
         """Who is the suspect, whom to protect, and how risky the conversation is now."""
+        return self._assess_parties(engine, rec.parties, now)
+
+    def _assess_parties(
+        self, engine: _Engine, parties: tuple[PartyState, ...], now: float
+    ) -> _Assessment:
+        """:meth:`_assess` on a conversation's parties (all it reads of the record)."""
         pol = self.policy
-        if not rec.parties:
+        if not parties:
             return _Assessment(None, "", 0.0, 0.0, 0)
         # the suspect is who raised the most risk on their own (echoes aside); ties go to
         # whoever raised it first (parties are kept in order of first risky message)
-        owned = [(self._suspicion(engine, p, now, own=True), p) for p in rec.parties]
+        owned = [(self._suspicion(engine, p, now, own=True), p) for p in parties]
         best, suspect = owned[0]
         for sc, p in owned[1:]:
             if sc > best:
@@ -1041,7 +1043,7 @@ class Guard:
             return _Assessment(None, "", 0.0, 0.0, 0)
         target = suspect.recipient
         protected = risk
-        victim = rec.party(target)
+        victim = next((p for p in parties if p.user == target), None)
         if victim is not None and victim.victim * self._decay(now - victim.at) >= _VICTIM_ON:
             protected = min(1.0, round(risk + pol.victim_protection, 6))
         return _Assessment(suspect, target, risk, protected, engine.level(risk))
