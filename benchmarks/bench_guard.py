@@ -12,9 +12,12 @@ a backend sees many conversations at once):
   ``--redis-url``): messages/s and per-message latency p50 / p99 for ``feed``, and for
   ``feed_many`` batches (one pipelined state load per batch).
 
-Two mixes are run: ``dev`` (the dev set as it is: every other conversation is a scam, so
-about a fifth of the messages hit a rule) and ``chat`` (benign conversations ten times as
-often as scams, closer to real traffic, where most messages touch no state at all).
+Three mixes are run: ``dev`` (the dev set as it is: every other conversation is a scam, so
+about a fifth of the messages hit a rule: a stress mix), ``chat`` (benign conversations ten
+times as often as scams, closer to real traffic, where most messages touch no state at
+all) and ``corpus`` (``corpus.py``'s synthetic messages, 2% risky, the detector
+benchmark's corpus, as conversations of 20 turns the way ``bench_scan.py`` lays them out;
+3,000 messages per ``--copies``).
 
 Run: ``python benchmarks/bench_guard.py`` (``--quick`` for a smoke run). Prints a table and
 writes nothing.
@@ -48,7 +51,12 @@ T0 = 1_750_000_000.0
 
 
 def corpus(mix: str, copies: int, seed: int) -> list[ChatMessage]:
-    """Conversations from the dev set under fresh ids, interleaved, in time order."""
+    """Conversations from the dev set under fresh ids, interleaved, in time order (or, for
+    the ``corpus`` mix, ``corpus.py``'s messages as conversations)."""
+    if mix == "corpus":
+        from bench_scan import chat_log
+
+        return [ChatMessage.parse(r) for r in chat_log(3000 * copies, 20261128, 20)]
     rows = [json.loads(line) for line in DEV.read_text(encoding="utf-8").splitlines() if line]
     weight = {0: 10, 1: 1} if mix == "chat" else {0: 1, 1: 1}
     rng = random.Random(seed)
@@ -223,7 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="messages fed through the RedisStore (bounded)")
     p.add_argument("--redis-url", default=None, help="use this Redis instead of starting one")
     p.add_argument("--no-redis", action="store_true", help="skip the RedisStore runs")
-    p.add_argument("--mixes", nargs="+", default=["dev", "chat"], choices=["dev", "chat"])
+    p.add_argument("--mixes", nargs="+", default=["dev", "chat", "corpus"],
+                   choices=["dev", "chat", "corpus"])
     p.add_argument("--seed", type=int, default=2024)
     p.add_argument("--quick", action="store_true", help="a smoke run: tiny counts")
     args = p.parse_args(argv)
