@@ -116,6 +116,9 @@ def test_orjson_parsing_gives_exactly_what_json_gives() -> None:
     pytest.importorskip("orjson")
     for line in EDGE_LINES:
         assert _parse(scan_mod._orjson_loads, line) == _parse(json.loads, line), line[:60]
+        row = scan_mod._orjson_row(line.encode("utf-8", "surrogatepass"))
+        if row is not None:  # what the reader takes from the bytes is json's row
+            assert repr(row) == repr(json.loads(line))
 
 
 def test_a_scan_writes_the_same_bytes_with_and_without_orjson(
@@ -123,15 +126,27 @@ def test_a_scan_writes_the_same_bytes_with_and_without_orjson(
 ) -> None:
     source = tmp_path / "edges.jsonl"
     rows = FIXTURE.read_text(encoding="utf-8").splitlines()[:40]
-    source.write_text("\n".join([*rows, *EDGE_LINES]) + "\n", encoding="utf-8")
+    ok = ('{"message_id":"b1","conversation_id":"c","sender_id":"a","recipient_id":"b",'
+          '"text":"crlf","sent_at":1764300124}')
+    raw = [b"\xef\xbb\xbf" + rows[0].encode("utf-8"),  # BOM
+           *(r.encode("utf-8") for r in [*rows[1:], *EDGE_LINES]),
+           ok.encode("utf-8") + b"\r", b"   \t", b"",  # CRLF, blank lines
+           ok.replace("b1", "b2").replace("crlf", "bad \xff").encode("latin-1"),  # not UTF-8
+           ok.replace("b1", "b3").encode("utf-8") + b" \x00"]
+    source.write_bytes(b"\n".join(raw) + b"\n")
     default = scan_files(det, tmp_path / "default", source)
     monkeypatch.setattr(scan_mod, "_loads", scan_mod._json_loads)
+    monkeypatch.setattr(scan_mod, "_fast_row", None)
     plain = scan_files(det, tmp_path / "json", source)
     assert default == plain
     errors = [json.loads(x) for x in plain[2].splitlines()]
     assert any("18446744073709551616" in x.get("message_id", "") for x in
                (json.loads(r) for r in plain[0].splitlines()))
     assert any(e["reason"].startswith("invalid JSON") for e in errors)
+    assert any(e["reason"].startswith("invalid UTF-8") for e in errors)
+    scanned = {json.loads(r)["message_id"] for r in plain[0].splitlines()}
+    assert "b1" in scanned  # the CRLF line; b3 (a NUL after the object) is invalid JSON
+    assert "b3" not in scanned
 
 
 def test_results_lines_from_templates_equal_result_json(det: chatguard.Detector) -> None:
