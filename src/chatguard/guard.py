@@ -749,11 +749,10 @@ class Guard:
                 head, tail = _ends(det, text, n_tail, compact)
             prev = self._tails.swap((conv, sender), tail, now)
             if prev is not None and head and 0 <= now - prev[1] <= pol.split_window_seconds:
-                joined = prev[0] + head
-                cut = len(prev[0])
+                before = prev[0]  # never empty: the tail cache keeps no empty tail
                 pairs = engine.junction_pairs
-                if (pairs is None or joined[cut - 1 : cut + 1] in pairs) and \
-                        engine.spans_junction(joined, cut):
+                if (pairs is None or before[-1] + head[0] in pairs) and \
+                        engine.spans_junction(joined := before + head, cut := len(before)):
                     for f in det.check(joined).findings:
                         if f.start < cut < f.end and not f.suppressed and f.weight > 0.0:
                             junction.append((joined, f))
