@@ -399,10 +399,6 @@ def _ends(det: Detector, text: str, n: int, compact: str | None = None) -> tuple
     return head[:n], (head + tail)[-n:] if len(tail) < n else tail[-n:]
 
 
-def _hamming(a: int, b: int) -> int:
-    return (a ^ b).bit_count()
-
-
 def _level_at_least(level: int, name: LevelName | None) -> bool:
     return name is not None and level >= Level[name.upper()]
 
@@ -1177,7 +1173,7 @@ class Guard:
             self._store_error("add_script", exc)
             return None
         near = {e.recipient for e in entries
-                if _hamming(e.fingerprint, fp) <= pol.script_max_hamming}
+                if (e.fingerprint ^ fp).bit_count() <= pol.script_max_hamming}  # Hamming
         if len(near) < pol.script_min_recipients:
             return None
         if not self._claim("script", x.sender, day, 2 * 86400.0):

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from ..errors import ChatguardError
 
@@ -119,9 +119,12 @@ class ConversationRecord:
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class ScriptEntry:
-    """A risky message's near-duplicate fingerprint, remembered per sender."""
+class ScriptEntry(NamedTuple):
+    """A risky message's near-duplicate fingerprint, remembered per sender.
+
+    A named tuple, not a dataclass: a store hands back up to ``policy.script_max_entries``
+    of them for every risky message, and a tuple costs a quarter as much to build.
+    """
 
     recipient: str
     fingerprint: int

@@ -29,6 +29,8 @@ from .base import ConversationRecord, PartyState, ScriptEntry, record_to_data
 
 __all__ = ["MemoryStore"]
 
+_new_entry = tuple.__new__  # a ScriptEntry from a (recipient, fingerprint, at) tuple
+
 
 def _decode(blob: bytes) -> ConversationRecord:
     """A record from this store's own ``marshal`` bytes (never from outside the process, so
@@ -135,7 +137,7 @@ class MemoryStore:
             while len(self._scripts) > self.max_senders:
                 self._scripts.popitem(last=False)
                 self._evicted += 1
-        return [ScriptEntry(r, f, a) for r, f, a in kept]
+        return [_new_entry(ScriptEntry, e) for e in kept]
 
     def add_risky_conversation(self, sender: str, conversation: str, now: float) -> int:
         wall = self._clock()
