@@ -478,6 +478,58 @@ def test_words_split_across_messages_are_found(
     assert ("ask-red-packet" in guard.conversation("c1").rule_ids) == bool(joined)
 
 
+NEAR_SPLITS = [
+    pytest.param([("scammer", "怎么一直提不出来"), ("scammer", "要交多少")], True,
+                 id="near-groups-in-two-messages"),
+    pytest.param([("scammer", "怎么一直提不出来"), ("member", "什么"), ("scammer", "要交多少")],
+                 True, id="other-member-between"),
+    pytest.param([("member", "怎么一直提不出来"), ("scammer", "要交多少")], False,
+                 id="different-senders-never-join"),
+]
+
+
+@pytest.mark.parametrize(("turns", "joined"), NEAR_SPLITS)
+def test_near_rule_parts_sent_as_two_messages_are_joined(
+    default_detector: chatguard.Detector, turns: list[tuple[str, str]], joined: bool
+) -> None:
+    """提不出来 | 要交多少: the withdrawal-fee rule needs both word groups; each message
+    holds one. The guard joins the sender's two messages and records the rule, as it does
+    for one word cut in two."""
+    g = Guard(default_detector)
+    for _, text in turns:  # neither message fires the rule alone
+        fired = {f.rule_id for f in default_detector.check(text).findings}
+        assert "withdrawal-fee-tax" not in fired
+    feed_all(g, turns)
+    assert ("withdrawal-fee-tax" in g.conversation("c1").rule_ids) == joined
+    assert g.stats["split_words"] == int(joined)
+
+
+def test_near_spans_junction_needs_word_groups_on_both_sides(
+    default_detector: chatguard.Detector,
+) -> None:
+    d = default_detector
+    both = "提不出来要交多少"
+    assert d.near_spans_junction(both, 4)  # 提不出来 | 要交多少
+    assert not d.near_spans_junction(both, 8)  # all of it before the cut: not a split
+    assert not d.near_spans_junction(both, 0)  # all of it after the cut
+    assert not d.near_spans_junction("今天天气不错明天见", 4)
+
+
+def test_an_analysed_message_without_findings_has_the_plain_none_verdict(
+    default_detector: chatguard.Detector,
+) -> None:
+    """The guard tells the two apart by identity; callers see equal verdicts."""
+    d = default_detector
+    analysed = d.check("要交多少")  # a near rule's word group: analysed, nothing found
+    plain = d.check("今天天气不错")
+    assert analysed == plain
+    assert analysed.level == "none"
+    assert not analysed.findings
+    assert plain is d._none
+    assert analysed is not d._none
+    assert d.check_many(["要交多少", "今天天气不错"]) == [analysed, plain]
+
+
 def test_split_tail_expires(guard: Guard) -> None:
     """Halves sent far apart are not one word."""
     guard.feed(msg("发个红", at=T0))

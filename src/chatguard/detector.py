@@ -79,6 +79,16 @@ class Detector:
         self.ruleset = ruleset
         self.fingerprint: str = ruleset.fingerprint
         self._none = Verdict(0.0, "none", (), self.fingerprint, _EMPTY_CATS)
+        # The same verdict (equal in every field) for a message that reached analysis and
+        # had no finding: a distinct object, so that the conversation guard can tell a
+        # message that may hold a word group of a near rule (its rarest group triggers
+        # analysis) from one that cannot (``verdict is det._none``), at no cost: it joins
+        # two messages for a near rule only when one of them was analysed.
+        self._none_analysed = Verdict(0.0, "none", (), self.fingerprint, _EMPTY_CATS)
+        self._near_full = {
+            ri: (1 << len(lr.spec.near.groups)) - 1
+            for ri, lr in enumerate(self._rules.rules) if lr.spec.near is not None
+        }
         self._needs_identifiers = bool(self._rules.detector_rules)
         self._identifier_kinds = tuple(self._rules.detector_rules)
         self._find = self._rules.trigger.hits
@@ -247,7 +257,7 @@ class Detector:
     def _analyze(self, text: str) -> Verdict:
         findings = self._findings(text)
         if not findings:
-            return self._none
+            return self._none_analysed
         # One keyword of a rule counts once per message, with its strongest finding: a
         # scammer who repeats 转账 five times is not five times as risky, and a long
         # ordinary message must not add up to "critical" from one word. Distinct phrases of
@@ -283,6 +293,31 @@ class Detector:
         the compact text ``joined`` across position ``cut``: the conversation guard uses it
         to analyse two messages glued together only when a word was split between them."""
         return any(last + 1 - length < cut <= last for last, (length, _) in self._find_all(joined))
+
+    def near_spans_junction(self, joined: str, cut: int) -> bool:
+        """True when some ``near`` rule has every word group in the compact text
+        ``joined``, only with words on both sides of ``cut`` (neither side alone holds
+        them all): its parts were sent as two messages (可以下款 | 需交保证金)."""
+        entries = self._rules.entries
+        left: dict[int, int] = {}
+        right: dict[int, int] = {}
+        for last, (length, payloads) in self._find_all(joined):
+            if last < cut:
+                side = left
+            elif last + 1 - length >= cut:
+                side = right
+            else:
+                continue  # a word across the cut: spans_junction's case
+            for p in payloads:
+                e = entries[p]
+                if e.kind == KIND_NEAR:
+                    side[e.rule] = side.get(e.rule, 0) | 1 << e.group
+        full = self._near_full
+        for ri, bits in left.items():
+            other = right.get(ri, 0)
+            if other and bits | other == full[ri] and bits != full[ri] and other != full[ri]:
+                return True
+        return False
 
     def explain(self, text: str) -> dict[str, Any]:
         """The verdict plus the normalized forms it was computed on (for debugging rules)."""

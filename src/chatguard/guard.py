@@ -130,7 +130,7 @@ class _Engine:
     """A detector plus what the guard precomputes from its rule set. Immutable."""
 
     __slots__ = ("_bonus", "combos", "detector", "fingerprint", "junction_pairs",
-                 "rule_stage", "spans_junction", "thresholds")
+                 "near_spans_junction", "none", "rule_stage", "spans_junction", "thresholds")
 
     def __init__(self, detector: Detector) -> None:
         self.detector = detector
@@ -157,6 +157,9 @@ class _Engine:
         # set lookup settles most junctions before the automaton pass (None: no pair test,
         # every junction takes the automaton pass)
         self.junction_pairs: frozenset[str] | None = detector.junction_pairs
+        self.near_spans_junction: Callable[[str, int], bool] = detector.near_spans_junction
+        # the verdict of a message that never reached analysis (see Detector.analysed)
+        self.none: Verdict = detector._none
 
     def combine(self, cats: Mapping[int, float]) -> float:
         """Per-category evidence -> score, exactly as :class:`~chatguard.scoring.Scorer`
@@ -313,15 +316,17 @@ class _TailCache:
 
     def __init__(self, max_entries: int = 200_000) -> None:
         self._max = max_entries
-        self._d: dict[tuple[str, str], tuple[str, float]] = {}
+        # (conversation, sender) -> (tail, message time, did the message reach analysis)
+        self._d: dict[tuple[str, str], tuple[str, float, bool]] = {}
         self._lock = threading.Lock()
 
-    def swap(self, key: tuple[str, str], tail: str, now: float) -> tuple[str, float] | None:
+    def swap(self, key: tuple[str, str], tail: str, now: float,
+             analysed: bool) -> tuple[str, float, bool] | None:
         d = self._d
         with self._lock:
             old = d.pop(key, None)
             if tail:
-                d[key] = (tail, now)
+                d[key] = (tail, now, analysed)
                 if len(d) > self._max:
                     del d[next(iter(d))]
             return old
@@ -743,12 +748,19 @@ class Guard:
                 head, tail = compact[:n_tail], compact[-n_tail:]  # _ends: nothing to fold
             else:
                 head, tail = _ends(det, text, n_tail, compact)
-            prev = self._tails.swap((conv, sender), tail, now)
+            analysed = verdict is not engine.none
+            prev = self._tails.swap((conv, sender), tail, now, analysed)
             if prev is not None and head and 0 <= now - prev[1] <= pol.split_window_seconds:
                 before = prev[0]  # never empty: the tail cache keeps no empty tail
                 pairs = engine.junction_pairs
-                if (pairs is None or before[-1] + head[0] in pairs) and \
-                        engine.spans_junction(joined := before + head, cut := len(before)):
+                cut = len(before)
+                # a word cut in two, or the word groups of a near rule sent apart (one of
+                # the two messages then holds the rule's rarest group, so it was analysed)
+                if ((pairs is None or before[-1] + head[0] in pairs)
+                        and engine.spans_junction(before + head, cut)) or \
+                        ((analysed or prev[2]) and engine.near_spans_junction(before + head,
+                                                                               cut)):
+                    joined = before + head
                     for f in det.check(joined).findings:
                         if f.start < cut < f.end and not f.suppressed and f.weight > 0.0:
                             junction.append((joined, f))
