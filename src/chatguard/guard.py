@@ -11,10 +11,12 @@ How a message moves through it (``feed``)::
         │  + split words: the sender's previous tail (≤ 8 normalized chars, in process memory
         │    only) joined to this message's head; only findings straddling the junction count
         │    (the two characters either side of the cut settle most junctions: no rule word
-        │    contains that pair → no automaton pass)
+        │    contains that pair → no automaton pass); also a near rule whose word groups
+        │    sit on both sides of the cut, when one of the two messages reached analysis
         ▼
     facts (suspicion per category, victim cues, stages)   nothing risky? → done, no state I/O
-        ▼  under the conversation's lock: load record → step → compare-and-set save (retry)
+        ▼  under the conversation's lock: load record → step → compare-and-set save (on a
+        │  lost race: random backoff, reload, step again)
     assessment: suspect, potential victim, stage-aware decayed risk, corroboration
         ▼  policy
     events ──► sinks (Dispatcher: isolated, never raises into feed)
