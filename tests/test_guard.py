@@ -592,7 +592,7 @@ def test_hashed_ids_keep_raw_ids_out_of_state(det: chatguard.Detector) -> None:
     sink = MemorySink()
     g = Guard(det, sinks=[sink], store=store, hash_key=b"k" * 32)
     feed_all(g, [("scammer", DIVERT), ("scammer", CRITICAL)], conv="conv-42")
-    blobs = b"".join(blob for _, _, blob in store._convs.values())
+    blobs = b"".join(store.blobs())
     for raw in (b"scammer", b"member", b"conv-42"):
         assert raw not in blobs
     assert {e.target_id for e in sink.events if e.kind == "warning"} == {"member"}
@@ -618,7 +618,7 @@ def test_forget_erases_the_user_from_memory(det: chatguard.Detector, hash_key: s
     assert removed >= 3
     needle = g.hash_id("scammer").encode()
     assert store._convs, "other members' conversations remain"
-    assert all(needle not in blob for _, _, blob in store._convs.values())
+    assert all(needle not in blob for blob in store.blobs())
     assert g.hash_id("scammer") not in store._scripts
     assert all(e[0] != g.hash_id("scammer") for _, es in store._scripts.values() for e in es)
     assert all(k[1] != g.hash_id("scammer") for k in store._claims)

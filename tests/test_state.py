@@ -194,13 +194,35 @@ def test_memory_store_expires_by_ttl() -> None:
 
 
 def test_memory_store_records_are_flat_bytes() -> None:
-    """Each conversation is one compact bytes blob, not a tree of objects."""
-    s = MemoryStore()
+    """Each conversation is one compact bytes blob, not a tree of objects (with ``hot=0``
+    at once; by default once it leaves the ``hot`` most recently saved)."""
+    s = MemoryStore(hot=0)
     s.save(_record(), 0)
     (_, version, blob), = s._convs.values()
     assert isinstance(blob, bytes)
     assert version == 1
     assert len(blob) < 300
+
+
+def test_memory_store_keeps_the_hot_records_as_objects_and_encodes_the_rest() -> None:
+    s = MemoryStore(hot=2)
+    records = [_record(conv=f"c{i}") for i in range(5)]
+    for r in records:
+        assert s.save(r, 0)
+    payloads = {k: p for k, (_, _, p) in s._convs.items()}
+    assert [k for k, p in payloads.items() if not isinstance(p, bytes)] == ["c3", "c4"]
+    assert all(isinstance(payloads[f"c{i}"], bytes) for i in range(3))
+    assert s.stats()["hot"] == 2
+    for r in records:  # hot or encoded, a load gives back an equal record
+        assert s.load(r.conversation) == (r, 1)
+    assert s.load("c4")[0] is records[4]  # the hot one is not decoded at all
+    # a later save of an encoded conversation makes it hot again; versions go on
+    assert s.save(records[0], 1)
+    assert s.load("c0") == (records[0], 2)
+    assert not isinstance(s._convs["c0"][2], bytes)
+    assert isinstance(s._convs["c3"][2], bytes)  # pushed out of the hot set
+    assert len(s.blobs()) == 5
+    assert all(isinstance(b, bytes) for b in s.blobs())
 
 
 # -- Redis: keys, TTLs, erasure by scanning everything -----------------------------------------

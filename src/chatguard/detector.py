@@ -83,7 +83,7 @@ class Detector:
         # had no finding: a distinct object, so that the conversation guard can tell a
         # message that may hold a word group of a near rule (its rarest group triggers
         # analysis) from one that cannot (``verdict is det._none``), at no cost: it joins
-        # two messages for a near rule only when one of them was analysed.
+        # two messages for a near rule only when both of them were analysed.
         self._none_analysed = Verdict(0.0, "none", (), self.fingerprint, _EMPTY_CATS)
         self._near_full = {
             ri: (1 << len(lr.spec.near.groups)) - 1

@@ -7,6 +7,12 @@ objects for the garbage collector to walk. ``marshal`` because the bytes never l
 process (shared stores use the JSON form) and it is several times faster than JSON. Only
 conversations in which something risky was said get an entry at all.
 
+The ``hot`` most recently saved conversations (1024 by default) keep the record itself
+(immutable, safe to hand out) in place of the blob, and are encoded when they leave that
+set: a conversation that is being scammed right now has one risky message after another,
+and encoding each save only to decode it at the next load was a tenth of the guard's
+work on those messages. Memory stays bounded: ``hot`` records at most.
+
 Expiry is lazy (an expired entry is dropped when touched, or when the LRU evicts it), so no
 background thread is needed. ``forget`` scans the blobs for the user's id (a bytes search
 in C, then a decode of the few candidates): erasure is rare, feeding is not, so the store
@@ -48,12 +54,17 @@ def _decode(blob: bytes) -> ConversationRecord:
     )
 
 
+def _encode(record: ConversationRecord) -> bytes:
+    return marshal.dumps(record_to_data(record))
+
+
 class MemoryStore:
     """Bounded in-process :class:`~chatguard.state.base.StateStore`.
 
     ``max_conversations`` and ``max_senders`` bound the entries (least recently used go
-    first); ``ttl_seconds`` bounds their age. ``clock`` is injectable for tests (TTL runs
-    on wall-clock time, decay on message time).
+    first); ``ttl_seconds`` bounds their age; ``hot``: how many of the most recently saved
+    conversations are kept as records rather than bytes (0: none). ``clock`` is injectable
+    for tests (TTL runs on wall-clock time, decay on message time).
     """
 
     def __init__(
@@ -62,16 +73,24 @@ class MemoryStore:
         max_conversations: int = 1_000_000,
         max_senders: int = 200_000,
         ttl_seconds: float = 30 * 86400.0,
+        hot: int = 1024,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if max_conversations < 1 or max_senders < 1 or ttl_seconds <= 0:
             raise ValueError("max_conversations, max_senders and ttl_seconds must be positive")
+        if hot < 0:
+            raise ValueError("hot must be 0 (every record encoded at once) or more")
         self.max_conversations = max_conversations
         self.max_senders = max_senders
         self.ttl_seconds = float(ttl_seconds)
+        self.hot = hot
         self._clock = clock
         self._lock = threading.Lock()
-        self._convs: OrderedDict[str, tuple[float, int, bytes]] = OrderedDict()
+        # conversation -> (expires_at, version, marshal blob, or the record while it is hot)
+        self._convs: OrderedDict[str, tuple[float, int, bytes | ConversationRecord]] = (
+            OrderedDict()
+        )
+        self._hot: dict[str, None] = {}  # conversations saved as records, oldest first
         # sender -> (expires_at, entries); entries: ((recipient, fingerprint, at), ...)
         self._scripts: OrderedDict[str, tuple[float, tuple[tuple[str, int, float], ...]]] = (
             OrderedDict()
@@ -94,8 +113,10 @@ class MemoryStore:
                 self._expired += 1
                 return None, 0
             self._convs.move_to_end(conversation)
-            blob, version = entry[2], entry[1]
-        return _decode(blob), version
+            payload, version = entry[2], entry[1]
+        if isinstance(payload, bytes):
+            return _decode(payload), version
+        return payload, version  # a hot record
 
     def load_many(
         self, conversations: Sequence[str]
@@ -103,7 +124,12 @@ class MemoryStore:
         return [self.load(c) for c in conversations]
 
     def save(self, record: ConversationRecord, version: int) -> bool:
-        blob = marshal.dumps(record_to_data(record))
+        if not self.hot:
+            blob: bytes | ConversationRecord = _encode(record)
+        else:
+            if not isinstance(record, ConversationRecord):
+                raise TypeError(f"expected a ConversationRecord, got {type(record).__name__}")
+            blob = record
         now = self._clock()
         key = record.conversation
         with self._lock:
@@ -111,12 +137,32 @@ class MemoryStore:
             current = 0 if entry is None or entry[0] <= now else entry[1]
             if current != version:
                 return False
-            self._convs[key] = (now + self.ttl_seconds, current + 1, blob)
-            self._convs.move_to_end(key)
-            while len(self._convs) > self.max_conversations:
-                self._convs.popitem(last=False)
+            convs = self._convs
+            convs[key] = (now + self.ttl_seconds, current + 1, blob)
+            convs.move_to_end(key)
+            while len(convs) > self.max_conversations:
+                convs.popitem(last=False)
                 self._evicted += 1
+            if self.hot:
+                hot = self._hot
+                hot.pop(key, None)
+                hot[key] = None
+                while len(hot) > self.hot:
+                    self._cool(next(iter(hot)))
         return True
+
+    def _cool(self, key: str) -> None:
+        """Encode a record that leaves the hot set (under the lock)."""
+        del self._hot[key]
+        entry = self._convs.get(key)
+        if entry is not None and not isinstance(entry[2], bytes):
+            self._convs[key] = (entry[0], entry[1], _encode(entry[2]))
+
+    def blobs(self) -> list[bytes]:
+        """Every conversation record as the store's bytes (hot ones encoded now): what a
+        privacy check searches for ids that must not be there."""
+        with self._lock:
+            return [p if isinstance(p, bytes) else _encode(p) for _, _, p in self._convs.values()]
 
     # -- senders ---------------------------------------------------------------------------
     def add_script(
@@ -173,11 +219,15 @@ class MemoryStore:
         removed = 0
         with self._lock:
             doomed: list[str] = []
-            for key, (_, _, blob) in self._convs.items():
-                if needle in blob and user in _decode(blob).users:
+            for key, (_, _, payload) in self._convs.items():
+                if isinstance(payload, bytes):
+                    if needle in payload and user in _decode(payload).users:
+                        doomed.append(key)
+                elif user in payload.users:
                     doomed.append(key)
             for key in doomed:
                 del self._convs[key]
+                self._hot.pop(key, None)
             removed += len(doomed)
             gone = set(doomed)
             if self._scripts.pop(user, None) is not None:
@@ -212,11 +262,13 @@ class MemoryStore:
                 "senders": len(self._scripts) + len(self._risky),
                 "evicted": self._evicted,
                 "expired": self._expired,
+                "hot": len(self._hot),
             }
 
     def clear(self) -> None:
         with self._lock:
             self._convs.clear()
+            self._hot.clear()
             self._scripts.clear()
             self._risky.clear()
             self._claims.clear()
