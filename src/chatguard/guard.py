@@ -473,7 +473,8 @@ class Guard:
         Invalid input raises :class:`~chatguard.errors.InputError`; nothing else raises:
         sink failures stay in the dispatcher and store failures fall back to local state.
         """
-        m = ChatMessage.parse(msg)
+        # (pydantic's isinstance is a metaclass hook: the exact type is tested first)
+        m = msg if type(msg) is ChatMessage else ChatMessage.parse(msg)
         engine = self._engine  # one read: a concurrent reload does not split a message
         text = m.text
         verdict, compact = engine.detector._check_compact(text)
@@ -524,7 +525,8 @@ class Guard:
                list[tuple[int, list[Event]]]]:
         """Validate ``msgs`` (an error names the 1-based position) and feed them as
         columns; the parsed messages come back with what :meth:`_feed_columns` returns."""
-        parsed = [ChatMessage.parse(x, line=i + 1, source=source) for i, x in enumerate(msgs)]
+        parsed = [x if type(x) is ChatMessage else ChatMessage.parse(x, line=i + 1, source=source)
+                  for i, x in enumerate(msgs)]
         verdicts, readings, fired = self._feed_columns(
             [m.text for m in parsed], [m.conversation_id for m in parsed],
             [m.sender_id for m in parsed], [m.timestamp for m in parsed], parsed.__getitem__,
