@@ -256,6 +256,8 @@ def scan_report(det: chatguard.Detector, folder: Path, **opts: Any) -> tuple[str
                           quiet=True, **opts)
     summary = run_scan(options, detector=det)
     assert summary.exit_code == 0
+    assert summary.to_dict()["outputs"]["report"] == str(folder / "report.html")
+    assert f"report:    {folder / 'report.html'}" in summary.render()
     return (folder / "report.html").read_text(encoding="utf-8"), folder
 
 

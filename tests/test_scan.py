@@ -302,6 +302,7 @@ def test_stdin_and_exit_codes_through_the_real_command(tmp_path) -> None:
     assert summary["messages"] == 30
     assert summary["failed_rows"] == 1
     assert set(summary) >= {"conversations", "events", "top_rules", "messages_per_second"}
+    assert "report" not in summary["outputs"]  # none was asked for
 
     p = subprocess.run([*cmd[:4], str(tmp_path / "nope.jsonl"), *cmd[5:]],
                        capture_output=True, timeout=120, cwd=ROOT, check=False)

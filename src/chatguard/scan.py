@@ -185,6 +185,7 @@ class ScanSummary:
     results: str = ""
     events_path: str = ""
     errors_path: str = ""
+    report: str = ""  # the HTML report, when one was asked for
 
     @property
     def messages_per_second(self) -> float:
@@ -208,7 +209,8 @@ class ScanSummary:
                        "write": round(self.write_seconds, 3)},
             "messages_per_second": round(self.messages_per_second, 1),
             "outputs": {"results": self.results, "events": self.events_path,
-                        "errors": self.errors_path},
+                        "errors": self.errors_path,
+                        **({"report": self.report} if self.report else {})},
         }
 
     def render(self) -> str:
@@ -232,6 +234,8 @@ class ScanSummary:
         if self.failed_rows or self.warnings:
             lines.append(f"  problems:  {self.failed_rows:,} rows failed, {self.warnings:,} "
                          f"warnings: see {self.errors_path}")
+        if self.report:
+            lines.append(f"  report:    {self.report}")
         return "\n".join(lines)
 
 
@@ -948,7 +952,8 @@ def run_scan(
     workers = max(1, min(workers, options.shards))
     summary = ScanSummary(inputs=list(options.inputs), workers=workers, shards=options.shards,
                           results=str(options.results), events_path=str(options.events),
-                          errors_path=str(options.errors_path))
+                          errors_path=str(options.errors_path),
+                          report="" if options.report is None else str(options.report))
     outputs: tuple[Path, ...] = (options.results, options.events, options.errors_path)
     sources = list(options.inputs)
     for name in sources:  # fail before anything is written, not halfway through
