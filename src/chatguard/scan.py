@@ -392,7 +392,7 @@ class _Source:
                               "the rest of this input was not scanned")
 
     def _jsonl_rows(self) -> Iterator[tuple[int, Any]]:
-        loads = _loads
+        loads = json.loads  # for what orjson left (or every line, without it)
         fast = _fast_row
         for n, raw in self._lines():
             if isinstance(raw, _Bad):
@@ -503,10 +503,6 @@ class _Source:
                 yield n, row
 
 
-def _json_loads(text: str) -> Any:
-    return json.loads(text)
-
-
 def _orjson_row(line: bytes | str) -> dict[str, Any] | None:
     """The row orjson parses from ``line`` when it is certainly what :func:`json.loads`
     gives, else ``None``.
@@ -530,20 +526,12 @@ def _orjson_row(line: bytes | str) -> dict[str, Any] | None:
     return d
 
 
-def _orjson_loads(text: str) -> Any:
-    """orjson where it gives exactly what :func:`json.loads` gives, json elsewhere."""
-    d = _orjson_row(text)
-    return json.loads(text) if d is None else d
-
-
 _fast_row: Callable[[bytes], dict[str, Any] | None] | None
 try:  # the optional extra "fast"
     from orjson import loads as _fast_loads
 except ImportError:  # pragma: no cover - depends on the environment
-    _loads: Callable[[str], Any] = _json_loads
     _fast_row = None
 else:
-    _loads = _orjson_loads
     _fast_row = _orjson_row
 
 
