@@ -278,7 +278,7 @@ def test_the_detectors_noise_free_text_is_what_the_guard_would_compute(
             assert compact == NOISE_RE.sub("", text)
             for n in (1, 4, 8):
                 assert _ends(det, text, n, compact) == _ends(det, text, n)
-                if NUMERAL_RUN_RE.search(compact) is None:  # Guard._facts slices it then
+                if NUMERAL_RUN_RE.search(compact) is None:  # _ends slices it then
                     assert (compact[:n], compact[-n:]) == _ends(det, text, n)
     assert 0 < handed < len(texts)  # folded messages (digits, ｖ信, 轉賬) hand nothing over
 

@@ -388,7 +388,13 @@ def _simhash(text: str) -> int:
 
 def _ends(det: Detector, text: str, n: int, compact: str | None = None) -> tuple[str, str]:
     """The first and last ``n`` normalized characters of ``text``, folding only those.
-    ``compact``: ``text`` without its noise, when the detector already computed it."""
+
+    ``compact``: ``text`` without its noise, as the detector's plain path computed it
+    (``Detector._check_compact``). That path takes only messages with nothing to fold, so
+    the ends are slices of it unless a run of Chinese numerals turns into digits.
+    """
+    if compact is not None and NUMERAL_RUN_RE.search(compact) is None:
+        return compact[:n], compact[-n:]
     raw = NOISE_RE.sub("", text) if compact is None else compact
     if len(raw) > 2 * n:
         raw = raw[:n] + raw[-n:]
@@ -748,10 +754,7 @@ class Guard:
         n_tail = pol.split_tail_chars
         junction: list[tuple[str, Finding]] = []
         if n_tail > 0:
-            if compact is not None and NUMERAL_RUN_RE.search(compact) is None:
-                head, tail = compact[:n_tail], compact[-n_tail:]  # _ends: nothing to fold
-            else:
-                head, tail = _ends(det, text, n_tail, compact)
+            head, tail = _ends(det, text, n_tail, compact)
             analysed = verdict is not engine.none
             prev = self._tails.swap((conv, sender), tail, now, analysed)
             if prev is not None and head and 0 <= now - prev[1] <= pol.split_window_seconds:
