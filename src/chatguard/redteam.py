@@ -356,30 +356,30 @@ def _to_fullwidth(ch: str) -> str:
     return chr(ord(ch) + 0xFEE0) if "!" <= ch <= "~" else ch
 
 
-def gen_fullwidth(kw: str, rng: random.Random, n: int) -> list[tuple[str, ...]]:
-    """Full-width Latin letters and digits (ＵＳＤＴ); only for keywords that have them."""
-    idx = [i for i, ch in enumerate(kw) if ch.isascii() and ch.isalnum()]
+def _substituted(kw: str, rng: random.Random, n: int, idx: list[int],
+                 swap: Callable[[str], str]) -> list[tuple[str, ...]]:
+    """Variants with ``swap`` applied to the characters at ``idx``: all of them in the
+    first variant, a random non-empty subset in each later one."""
     if not idx:
         return []
 
     def make(i: int) -> str:
         chosen = set(idx) if i == 0 else set(rng.sample(idx, rng.randint(1, len(idx))))
-        return "".join(_to_fullwidth(ch) if j in chosen else ch for j, ch in enumerate(kw))
+        return "".join(swap(ch) if j in chosen else ch for j, ch in enumerate(kw))
 
     return _distinct(make, n, kw)
+
+
+def gen_fullwidth(kw: str, rng: random.Random, n: int) -> list[tuple[str, ...]]:
+    """Full-width Latin letters and digits (ＵＳＤＴ); only for keywords that have them."""
+    idx = [i for i, ch in enumerate(kw) if ch.isascii() and ch.isalnum()]
+    return _substituted(kw, rng, n, idx, _to_fullwidth)
 
 
 def gen_traditional(kw: str, rng: random.Random, n: int) -> list[tuple[str, ...]]:
     """Traditional characters (轉賬 for 转账), from this module's own table."""
     idx = [i for i, ch in enumerate(kw) if ch in S2T]
-    if not idx:
-        return []
-
-    def make(i: int) -> str:
-        chosen = set(idx) if i == 0 else set(rng.sample(idx, rng.randint(1, len(idx))))
-        return "".join(S2T[ch] if j in chosen else ch for j, ch in enumerate(kw))
-
-    return _distinct(make, n, kw)
+    return _substituted(kw, rng, n, idx, S2T.__getitem__)
 
 
 @cache
@@ -467,14 +467,7 @@ def gen_homophones(kw: str, rng: random.Random, n: int) -> list[tuple[str, ...]]
 def gen_radicals(kw: str, rng: random.Random, n: int) -> list[tuple[str, ...]]:
     """Characters written as their components (车专 for 转, 钅艮 for 银), own table."""
     idx = [i for i, ch in enumerate(kw) if ch in SPLIT_RADICALS]
-    if not idx:
-        return []
-
-    def make(i: int) -> str:
-        chosen = set(idx) if i == 0 else set(rng.sample(idx, rng.randint(1, len(idx))))
-        return "".join(SPLIT_RADICALS[ch] if j in chosen else ch for j, ch in enumerate(kw))
-
-    return _distinct(make, n, kw)
+    return _substituted(kw, rng, n, idx, SPLIT_RADICALS.__getitem__)
 
 
 _UNITS = "十百千万亿块元倍个次天号"
