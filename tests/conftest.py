@@ -22,5 +22,8 @@ def minimal_detector() -> chatguard.Detector:
 
 @pytest.fixture(scope="session")
 def default_detector() -> chatguard.Detector:
-    """The bundled zh-CN pack."""
-    return chatguard.Detector.default()
+    """The bundled zh-CN pack, its tokenizer loaded (detectors are immutable: one serves
+    every test module)."""
+    d = chatguard.Detector.default()
+    d.warm_up()
+    return d

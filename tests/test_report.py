@@ -244,10 +244,8 @@ def test_table_cells_are_formatted() -> None:
 # chatguard scan --report
 # ---------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def det() -> chatguard.Detector:
-    d = chatguard.Detector.default()
-    d.warm_up()
-    return d
+def det(default_detector: chatguard.Detector) -> chatguard.Detector:
+    return default_detector
 
 
 def scan_report(det: chatguard.Detector, folder: Path, **opts: Any) -> tuple[str, Path]:

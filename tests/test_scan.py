@@ -43,10 +43,8 @@ T0 = 1_764_288_000
 
 
 @pytest.fixture(scope="module")
-def det() -> chatguard.Detector:
-    d = chatguard.Detector.default()
-    d.warm_up()
-    return d
+def det(default_detector: chatguard.Detector) -> chatguard.Detector:
+    return default_detector
 
 
 def fixture_rows() -> list[dict[str, Any]]:
