@@ -9,7 +9,7 @@ while being modified): a rule reload builds a new one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import ahocorasick
 
@@ -49,6 +49,16 @@ class KeywordAutomaton:
             return
         for last, (length, payloads) in self._automaton.iter(text):
             yield last + 1 - length, last + 1, payloads
+
+    @property
+    def raw_iter(self) -> Callable[[str], Iterator[tuple[int, tuple[int, tuple[int, ...]]]]] | None:
+        """pyahocorasick's own ``iter`` (inclusive end), None when there is no key: a hot
+        path that stops at the first hit calls it without any wrapper."""
+        if not self._size:
+            return None
+        it: Callable[[str], Iterator[tuple[int, tuple[int, tuple[int, ...]]]]] = (
+            self._automaton.iter)
+        return it
 
     def hits(self, text: str) -> list[tuple[int, tuple[int, tuple[int, ...]]]]:
         """Raw pyahocorasick output (inclusive end); the fast path only tests emptiness."""

@@ -30,7 +30,7 @@ from types import MappingProxyType
 from typing import Any
 
 from . import identifiers
-from .matching import KIND_CONTEXT, KIND_KEYWORD, KIND_NEAR, CompiledRules, Entry
+from .matching import KIND_CONTEXT, KIND_KEYWORD, KIND_NEAR, CompiledRules, Entry, RealWords
 from .models import Finding, Verdict
 from .normalize import NOISE_RE, REPEAT_RE, Normalized, Normalizer
 from .rules.loader import RuleSet, load_rules
@@ -93,6 +93,14 @@ class Detector:
         self._identifier_kinds = tuple(self._rules.detector_rules)
         self._find = self._rules.trigger.hits
         self._find_all = self._rules.automaton.hits
+        # homophones by sound (None when no rule asks for them): the prefilter's trigger
+        # keys, and every sound key for the analysis
+        self._sound_iter = self._rules.sound_trigger.raw_iter
+        self._sound_all = self._rules.sound.hits if len(self._rules.sound) else None
+        self._sound_table = self._rules.sound_table
+        self._real_words = self._rules.real_words
+        # the pack's own words (keywords, near and context words) read as themselves
+        self._own_words = frozenset(e.keyword for e in self._rules.entries)
         self._always = bool(self._rules.always_pattern_rules)
         # Characters that send a message down the folded path: anything that folds into a
         # different letter or digit, ASCII digits and currency signs (the identifier
@@ -140,6 +148,12 @@ class Detector:
             return self._analyze(text)
         if REPEAT_RE.search(compact) is not None and self._collapsed_hits(compact):
             return self._analyze(text)
+        if self._sound_iter is not None:
+            sounds = compact.translate(self._sound_table)
+            for _ in self._sound_iter(sounds):
+                if self._sounds(compact, sounds, trigger=True):  # a hit: is it a disguise?
+                    return self._analyze(text)
+                break
         return self._none
 
     def _check_compact(self, text: str) -> tuple[Verdict, str | None]:
@@ -155,6 +169,12 @@ class Detector:
             return self._analyze(text), compact
         if REPEAT_RE.search(compact) is not None and self._collapsed_hits(compact):
             return self._analyze(text), compact
+        if self._sound_iter is not None:
+            sounds = compact.translate(self._sound_table)
+            for _ in self._sound_iter(sounds):
+                if self._sounds(compact, sounds, trigger=True):
+                    return self._analyze(text), compact
+                break
         return self._none, compact
 
     def _check_folded(self, text: str) -> Verdict:
@@ -167,6 +187,7 @@ class Detector:
             or self._always
             or (self._needs_identifiers and identifiers.quick_check(folded))
             or (REPEAT_RE.search(ctext) is not None and self._collapsed_hits(ctext))
+            or self._sound_prefilter(ctext)
         ):
             return self._analyze(text)
         return self._none
@@ -243,6 +264,16 @@ class Detector:
                 i = idx[k]
                 if i not in flagged and REPEAT_RE.search(c) is not None and self._collapsed_hits(c):
                     flagged.add(i)
+        if self._sound_iter is not None:
+            # no sound key holds the separator (it has no reading): no hit spans two messages
+            hit_starts = [s for s, _, _ in self._sounds(
+                joined, joined.translate(self._sound_table), trigger=True, every=True)]
+            if hit_starts:
+                starts = [0]
+                for c in compacts[:-1]:
+                    starts.append(starts[-1] + len(c) + 1)
+                for s in hit_starts:
+                    flagged.add(idx[bisect_right(starts, s) - 1])
         return sorted(flagged)
 
     def _collapsed_hits(self, compact: str) -> bool:
@@ -252,6 +283,48 @@ class Detector:
             if any(entries[p].collapsible for p in payloads):
                 return True
         return False
+
+    def _sound_prefilter(self, compact: str) -> bool:
+        """Does a word that starts an analysis occur in ``compact`` written by sound?"""
+        if self._sound_iter is None:
+            return False
+        sounds = compact.translate(self._sound_table)
+        for _ in self._sound_iter(sounds):
+            return bool(self._sounds(compact, sounds, trigger=True))
+        return False
+
+    def _sounds(
+        self, compact: str, sounds: str, *, trigger: bool = False, every: bool = False
+    ) -> list[tuple[int, int, tuple[int, ...]]]:
+        """Keywords written with other characters of the same sound (赚帐 for 转账), on
+        compact text (``sounds``: it translated with the sound table): ``(start, end,
+        entry ids)``. With ``trigger`` (the prefilter), only
+        the words that start an analysis, and only the first hit unless ``every``.
+
+        The pack's own words are left to the automaton, and so is everyday text
+        that happens to sound like one (体现 is not 提现, 体现不了 not 提现不了): a disguise
+        is a writing nobody uses for anything else. :meth:`_findings` also wants the hit
+        within one clause and not cut out of longer words (:func:`_sound_stands`).
+        """
+        if trigger:
+            hits = self._rules.sound_trigger.hits(sounds)
+        else:
+            assert self._sound_all is not None
+            hits = self._sound_all(sounds)
+        if not hits:
+            return []
+        real = self._real_words
+        out: list[tuple[int, int, tuple[int, ...]]] = []
+        own = self._own_words
+        for last, (length, payloads) in hits:
+            s = last + 1 - length
+            span = compact[s : last + 1]
+            if span in own or span in real or _made_of_words(span, real):
+                continue
+            out.append((s, last + 1, payloads))
+            if trigger and not every:
+                break
+        return out
 
     # -- full analysis -----------------------------------------------------------------
     def _analyze(self, text: str) -> Verdict:
@@ -346,11 +419,18 @@ class Detector:
                 for p in payloads:
                     if entries[p].collapsible:
                         occ.add((s, e, p))
+        if self._sound_all is not None:
+            found = {(s, e, entries[p].rule) for s, e, p in occ}
+            for s, e, ids in self._sounds(ctext, ctext.translate(self._sound_table)):
+                for p in ids:
+                    if (s, e, entries[p].rule) not in found:
+                        occ.add((s, e, p))
         if not self._feasible(occ, folded.text):
             return []
         compact = self._normalizer.compact(folded)  # the offset map, only now it is needed
 
         ctx = _Context(text, compact, self._tokenizer)
+        real = self._real_words
         kw_by_rule: dict[int, list[tuple[int, int, Entry]]] = {}
         near_by_rule: dict[int, list[tuple[int, int, int, Entry]]] = {}
         ctx_hits: list[tuple[int, int, str]] = []  # context words, whichever rule they serve
@@ -365,10 +445,14 @@ class Detector:
                 bucket = kw_by_rule.setdefault(entry.rule, [])
                 if entry.ascii and not _ascii_isolated(text, compact.raw_span(s, e)):
                     continue
+                if entry.variant == "sound" and not _sound_stands(text, compact, s, e, real):
+                    continue
                 bucket.append((s, e, entry))
             elif entry.kind == KIND_NEAR:
                 parts = near_by_rule.setdefault(entry.rule, [])
                 if entry.ascii and not _ascii_isolated(text, compact.raw_span(s, e)):
+                    continue
+                if entry.variant == "sound" and not _sound_stands(text, compact, s, e, real):
                     continue
                 parts.append((s, e, entry.group, entry))
             elif entry.kind == KIND_CONTEXT:
@@ -587,6 +671,38 @@ class _Context:
         if gap < window:
             return True
         return self.tokens().distance((cs, ce), (s, e)) < window
+
+
+def _made_of_words(span: str, words: RealWords) -> bool:
+    """Can ``span`` be cut into words of two to four characters, all in ``words``? (修复预期
+    is 修复 + 预期: ordinary text, though it sounds like 修复逾期.)"""
+    n = len(span)
+    ok = [False] * (n + 1)
+    ok[0] = True
+    for i in range(2, n + 1):
+        ok[i] = any(ok[j] and span[j:i] in words for j in range(max(0, i - 4), i - 1))
+    return ok[n]
+
+
+def _sound_stands(raw: str, compact: Normalized, s: int, e: int, words: RealWords) -> bool:
+    """A sound hit on compact [s, e) is a disguise only if it could be one written word:
+    within one clause of the raw text (卡，但 is not 卡单) and not cut out of ordinary
+    words (积存|金 holds 存金, which sounds like 存进; 因为|新年 holds wei-xin): no word of
+    ``words`` may run across either end of the hit."""
+    rs, re_ = compact.raw_span(s, e)
+    if _CLAUSE_RE.search(raw, rs, re_) is not None:
+        return False
+    text = compact.text
+    n = len(text)
+    for i in range(max(0, s - 3), s):  # words from before the hit into it
+        for j in range(s + 1, min(e, i + 4) + 1):
+            if j < e and text[i:j] in words:
+                return False
+    for i in range(s + 1, e):  # words from inside the hit out past its end
+        for j in range(e + 1, min(n, i + 4) + 1):
+            if text[i:j] in words:
+                return False
+    return True
 
 
 def _ascii_isolated(raw: str, span: tuple[int, int]) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Final, NamedTuple
@@ -50,7 +51,7 @@ class Entry(NamedTuple):
     kind: int  # KIND_*
     group: int  # near group index, else -1
     keyword: str  # the normalized keyword (canonical form)
-    variant: str  # "exact" or the variant kind that produced the key
+    variant: str  # "exact", the variant kind that produced the key, or "sound"
     collapsible: bool  # may match in the repeats-collapsed text (key has no doubled chars)
     ascii: bool  # starts or ends with an ASCII letter/digit: that end must not be glued on
 
@@ -73,6 +74,8 @@ class CompiledRules:
         keys: list[tuple[str, int]] = []
         trigger_keys: list[tuple[str, int]] = []
         user_words: list[str] = []
+        sound_keys: list[tuple[str, int]] = []
+        sound_trigger_keys: list[tuple[str, int]] = []
         anchor: dict[int, int] = {}  # rule index -> the near group that triggers analysis
 
         def add(key: str, entry: Entry) -> None:
@@ -107,6 +110,22 @@ class CompiledRules:
                     if as_user_word:
                         user_words.append(v.text)
                     add(v.text, _entry(ri, kind, group, kw, v.kind, v.text))
+            # any same-sounding writing (not of a regex's gate word: the regex needs the
+            # real text; not of a two-character keyword: 太大 sounds like 泰达, and two
+            # syllables meet by chance everywhere, while a near word needs its rule's other
+            # groups around it); like the automaton's, only keywords and each near rule's
+            # anchor group start an analysis
+            if "homophone" in kinds and not lr.spec.patterns and (
+                kind == KIND_NEAR or len(kw) >= _MIN_SOUND_KEYWORD
+            ):
+                sound = expander.sound_keys(kw)
+                if sound:
+                    trigger = kind == KIND_KEYWORD or anchor.get(ri) == group
+                    for key in sound:
+                        sound_keys.append((key, len(entries)))
+                        if trigger:
+                            sound_trigger_keys.append((key, len(entries)))
+                    entries.append(_entry(ri, kind, group, kw, "sound", kw))
 
         context_words: set[str] = set()
         #: rule index -> its boost / suppress words (normalized)
@@ -157,6 +176,15 @@ class CompiledRules:
         #: group): the per-message prefilter, so common context words (你, 今天) and the
         #: common half of a near pair do not send every message into full analysis.
         self.trigger = KeywordAutomaton(trigger_keys)
+        #: Keywords as sound classes, matched on a message translated with ``sound_table``
+        #: (``VariantExpander.sound_table``): homophones beyond the curated table.
+        self.sound = KeywordAutomaton(sound_keys)
+        self.sound_table: dict[int, str] = expander.sound_table() if sound_keys else {}
+        #: The sound keys that start an analysis (keywords, near anchor groups).
+        self.sound_trigger = KeywordAutomaton(sound_trigger_keys)
+        #: Real words: a sound hit that is one of them (体现 for 提现, 菠菜 for 博彩) is
+        #: that word, not a disguise.
+        self.real_words: RealWords = _real_words()
         self.patterns: tuple[CompiledPattern, ...] = tuple(patterns)
         self.patterns_by_rule: dict[int, tuple[CompiledPattern, ...]] = {}
         for cp in patterns:
@@ -169,9 +197,33 @@ class CompiledRules:
         self.keyword_count = len(keys)
 
 
+#: Shortest keyword matched by sound (near words: any length, see CompiledRules).
+_MIN_SOUND_KEYWORD: Final = 3
+
+
 @cache
 def _word_counts() -> dict[str, int]:
     return {w: int(n) for w, n in read_table("wordfreq.tsv")}
+
+
+class RealWords:
+    """The bundled table's common words, and the rarer words that sound like a bundled
+    keyword (``soundalikes.tsv``, built by ``scripts/build_soundalikes.py``). Two lookups
+    instead of one merged set: the common words are in memory anyway, as counts."""
+
+    __slots__ = ("_common", "_soundalikes")
+
+    def __init__(self, common: Mapping[str, int], soundalikes: frozenset[str]) -> None:
+        self._common = common
+        self._soundalikes = soundalikes
+
+    def __contains__(self, word: object) -> bool:
+        return word in self._common or word in self._soundalikes
+
+
+@cache
+def _real_words() -> RealWords:
+    return RealWords(_word_counts(), frozenset(w for w, _ in read_table("soundalikes.tsv")))
 
 
 @cache

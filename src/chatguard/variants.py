@@ -46,6 +46,8 @@ _MIN_MIXED_PINYIN: Final = 3
 # 2-letter initials (zz, hb) match too much ordinary text; only the alias table may add them.
 _MIN_INITIALS_CHARS: Final = 3
 _MIN_VARIANT_LEN: Final = 2
+#: First private-use code point of the sound classes (about 400 syllables follow it).
+_SOUND_BASE: Final = 0xE000
 #: Pinyin spellings that are everyday English words: as disguises they would flag English
 #: chat ("I like it", "tie", "die for you"); found by listing the pack's short pinyin forms.
 _ENGLISH_COLLISIONS: Final = frozenset(
@@ -177,7 +179,7 @@ class VariantExpander:
     holds no state that ``expand`` changes, so it is safe to share between threads.
     """
 
-    __slots__ = ("_aliases", "_homophones", "_pinyin", "_splits", "_t2s")
+    __slots__ = ("_aliases", "_homophones", "_pinyin", "_sound", "_splits", "_t2s")
 
     def __init__(self) -> None:
         self._t2s: dict[str, str] = {k: v[0] for k, v in _load("t2s.tsv", {}).items()}
@@ -185,6 +187,12 @@ class VariantExpander:
         self._homophones = _load("homophones.tsv", self._t2s)
         self._splits = _load("split.tsv", self._t2s)
         self._aliases = _load("aliases.tsv", self._t2s)
+        syllables = sorted({r for readings in self._pinyin.values() for r in readings})
+        # every toneless syllable as one private-use character (the noise filter drops such
+        # characters from messages, so a class character never meets a raw one)
+        self._sound: dict[str, str] = {
+            s: chr(_SOUND_BASE + i) for i, s in enumerate(syllables)
+        }
 
     @property
     def t2s(self) -> dict[str, str]:
@@ -232,6 +240,38 @@ class VariantExpander:
                         break
         ordered = sorted(found.items(), key=lambda item: (_KIND_RANK[item[1]], item[0]))
         return [Variant(text, kind) for text, kind in ordered]
+
+    def sound_table(self) -> dict[int, str]:
+        """A ``str.translate`` table from each hanzi to the class of its first reading.
+
+        Two texts translated with it are equal when they sound the same, tones aside:
+        赚帐, 转仗 and 砖账 all read zhuan-zhang. The curated homophone table holds the
+        substitutes people use most (and look-alikes, letters); this catches the rest,
+        whatever same-sounding character a scammer picks.
+        """
+        sound = self._sound
+        return {ord(ch): sound[r[0]] for ch, r in self._pinyin.items() if r}
+
+    def sound_keys(self, keyword: str, *, limit: int = 4) -> list[str]:
+        """The keyword as sound classes (see :meth:`sound_table`), its likeliest readings
+        first (银行卡 is yin-xing-ka and yin-hang-ka); empty unless the keyword is at least
+        two hanzi, each with a reading.
+
+        A two-character keyword keeps its first reading only: the second readings of
+        such short words sound like everyday chat (合约 read ge-yue is 个月).
+        """
+        if len(keyword) < _MIN_VARIANT_LEN:
+            return []
+        if len(keyword) == _MIN_VARIANT_LEN:
+            limit = min(limit, 1)
+        sound = self._sound
+        options: list[tuple[str, ...]] = []
+        for ch in keyword:
+            readings = self._pinyin.get(ch, ())
+            if not readings:
+                return []
+            options.append(tuple(dict.fromkeys(sound[r] for r in readings)))
+        return list(_likeliest(options, limit))
 
     def _alias(self, keyword: str) -> Iterator[str]:
         """Aliases of the keyword itself, then of every canonical it contains, in place."""
