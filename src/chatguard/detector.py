@@ -4,8 +4,10 @@ Pipeline for one message (``docs/design.md`` has the picture):
 
 1. prefilter: a message with nothing to fold, no digit and no currency sign is compacted
    with one ``re.sub`` and run through the TRIGGER automaton (keywords and variants, each
-   near rule's rarest word group, identifier cue words); no hit means "none" at once. Other
-   messages are folded first and also meet the identifier prefilter;
+   near rule's rarest word group, identifier cue words), then, translated to sound classes
+   (each hanzi as its first toneless reading), through the same words written by sound; no
+   hit means "none" at once. Other messages are folded first and also meet the identifier
+   prefilter;
 2. feasibility: one pass of the full automaton (every keyword, variant, near word and
    context word; also over the repeats-collapsed text) decides whether any rule can still
    fire, before any offset map, context window or jieba call is paid for;
