@@ -160,6 +160,12 @@ _WECHAT_CUES: Final = (
 _URL_TLDS: Final = "com|cn|net|org|top|xyz|vip|cc|me|io|app|club|site|shop|info|co"
 _AMOUNT_UNITS: Final = r"块钱|块|元|圆|人民币|rmb(?![a-z])|usdt(?![a-z])|个?u(?![a-z])|米"
 
+# Between a number and its unit: a space, or up to three characters of disguise (1 块,
+# 1·块, 1😘块: Unicode non-word characters, whatever the ASCII flag); never a clause break
+# (一万，块钱的事 is not one amount).
+_GAP_CHAR: Final = r"(?u:[^\w，。！？；：,!?;:\n\r])"
+_UNIT_GAP: Final = _GAP_CHAR + "{0,3}"
+
 _QUICK_RE: Final = re.compile(
     "|".join(
         (
@@ -172,7 +178,7 @@ _QUICK_RE: Final = re.compile(
             r"t[9a-hj-np-z][1-9a-z]{32}",
             r"[¥￥]|rmb|人民币",
             # a numeral followed by a multiplier or a currency unit
-            rf"[{_NUM_BODY}](?:[kw{_CN_UNITS}]|[多余来]?[ ]?个?(?:[u块元圆米]|rmb|人民币))",
+            rf"[{_NUM_BODY}](?:[kw{_CN_UNITS}]|[多余来]?{_UNIT_GAP}个?(?:[u块元圆米]|rmb|人民币))",
         )
     ),
     _FLAGS,
@@ -446,14 +452,14 @@ _AMOUNT_RE: Final = re.compile(
     r"(?:(?P<pre>[¥￥]|rmb|人民币)[ ]?)?"
     rf"(?P<num>[{_NUM_START}](?:[{_NUM_BODY}]|\.(?=[0-9])|,(?=[0-9]{{3}}(?![0-9]))|[kw](?![a-z]))*)"
     r"(?P<approx>[多余来])?"
-    rf"(?:[ ]?(?P<unit>{_AMOUNT_UNITS}))?",
+    rf"(?:{_UNIT_GAP}(?P<unit>{_AMOUNT_UNITS}))?",
     _FLAGS,
 )
 _PARSE_AMOUNT_RE: Final = re.compile(
     r"(?:(?P<pre>[¥￥]|rmb|人民币)\s*)?"
     rf"(?P<num>[{_NUM_BODY}kw.,]+)"
     r"(?P<approx>[多余来])?"
-    rf"(?:\s*(?P<unit>{_AMOUNT_UNITS}))?",
+    rf"(?:(?:\s|{_GAP_CHAR})*(?P<unit>{_AMOUNT_UNITS}))?",
     _FLAGS,
 )
 # A money verb up to three characters before a number: "转5000", "借我2000", "转账给你5000".
