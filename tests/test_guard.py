@@ -624,6 +624,7 @@ def test_forget_erases_the_user_from_memory(det: chatguard.Detector, hash_key: s
     assert all(k[1] != g.hash_id("scammer") for k in store._claims)
     assert g.conversation("c-amy").level == "none"
     assert g.conversation("c-other").level != "none"  # other members keep their state
+    assert not g._fingerprints._d  # script fingerprints cached by digest: dropped too
 
 
 # -- robustness -----------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from chatguard.batch import (
     result_json,
     validate_row,
 )
-from chatguard.guard import _ends, _Engine, _simhash
+from chatguard.guard import _ends, _Engine, _Fingerprints, _simhash
 from chatguard.normalize import NOISE_RE, NUMERAL_RUN_RE
 from chatguard.rules.schema import CATEGORIES
 from chatguard.scan import ScanOptions, _Spill, run_scan
@@ -326,3 +326,17 @@ def test_the_bit_sliced_simhash_is_the_majority_vote_of_the_trigram_hashes() -> 
             assert _simhash(text) == _simhash_by_counting(text), text
     # stable across processes and releases: workers sharing Redis compare these values
     assert _simhash("加我微信带你投资稳赚不赔每天收益百分之二十") == 0xF3FA7047F65B1BCD
+
+
+def test_the_fingerprint_cache_gives_the_simhash_and_stays_bounded() -> None:
+    rng = random.Random(11)
+    alphabet = "转账微信投资平台收益你我他的了吗ab1😀"
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 40)))
+             for _ in range(300)]
+    cache = _Fingerprints(max_entries=50)
+    for _ in range(2):  # misses, then (for the last 50) hits
+        assert [cache.get(t) for t in texts] == [_simhash(t) for t in texts]
+    assert len(cache._d) == 50
+    assert all(isinstance(k, bytes) and len(k) == 16 for k in cache._d)  # digests, no text
+    cache.clear()
+    assert not cache._d

@@ -386,6 +386,35 @@ def _simhash(text: str) -> int:
     return greater
 
 
+class _Fingerprints:
+    """:func:`_simhash` of recent script candidates, keyed by a digest of the text.
+
+    A script is one text sent to many recipients: the same SimHash (a keyed hash per
+    character trigram, the costliest step of a risky message) over and over. The cache
+    holds 16-byte digests and fingerprints, never text, and is bounded (oldest first out).
+    """
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self._max = max_entries
+        self._d: dict[bytes, int] = {}
+        self._lock = threading.Lock()
+
+    def get(self, text: str) -> int:
+        key = hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+        fp = self._d.get(key)
+        if fp is None:
+            fp = _simhash(text)
+            with self._lock:
+                self._d[key] = fp
+                if len(self._d) > self._max:
+                    del self._d[next(iter(self._d))]
+        return fp
+
+    def clear(self) -> None:
+        with self._lock:
+            self._d.clear()
+
+
 def _ends(det: Detector, text: str, n: int, compact: str | None = None) -> tuple[str, str]:
     """The first and last ``n`` normalized characters of ``text``, folding only those.
 
@@ -412,8 +441,12 @@ def _ends(det: Detector, text: str, n: int, compact: str | None = None) -> tuple
     return head[:n], (head + tail)[-n:] if len(tail) < n else tail[-n:]
 
 
+_LEVEL_OF_NAME: Mapping[str, int] = MappingProxyType({n.name.lower(): int(n) for n in Level})
+
+
 def _level_at_least(level: int, name: LevelName | None) -> bool:
-    return name is not None and level >= Level[name.upper()]
+    # a dict, not Level[name.upper()]: policies are tested three times per risky message
+    return name is not None and level >= _LEVEL_OF_NAME[name]
 
 
 # ---------------------------------------------------------------------------------------
@@ -453,6 +486,7 @@ class Guard:
         self.keep_text = keep_text
         self._locks = tuple(threading.Lock() for _ in range(_N_LOCKS))
         self._tails = _TailCache()
+        self._fingerprints = _Fingerprints()
         self._decay_ln = math.log(2.0) / self.policy.half_life_seconds
         self._stats_lock = threading.Lock()
         self._counts: dict[str, int] = {
@@ -658,6 +692,7 @@ class Guard:
         uid = self._sid(user_id)
         convs = self._tails.conversations_of(uid)
         removed = self._tails.forget(uid, convs)
+        self._fingerprints.clear()  # digests name no one, but they came from messages
         removed += self._store.forget(uid)
         return removed
 
@@ -1184,7 +1219,7 @@ class Guard:
         compact = NOISE_RE.sub("", x.m.text).casefold()
         if len(compact) < pol.script_min_chars:
             return None
-        fp = _simhash(compact)
+        fp = self._fingerprints.get(compact)
         try:
             entries = self._store.add_script(
                 x.sender, x.recipient, fp, x.now, window=pol.script_window_seconds,
