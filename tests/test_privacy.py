@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from chatguard import privacy
 from chatguard.errors import ConfigError
 from chatguard.privacy import IdHasher, mask_span, mask_spans, mask_text
 
@@ -106,6 +107,20 @@ def test_mask_spans_is_mask_span_per_span(text: str, spans: list[tuple[int, int]
     planted = text + "，转账到6222021234567894 或 13812345678，" + text
     assert mask_spans(planted, spans, context=ctx) == [
         mask_span(planted, s, e, context=ctx) for s, e in spans]
+
+
+@given(st.text(alphabet=st.sampled_from(list("转账微信号我 ，:-.@_٣１２0159aTxvX😀")),
+               max_size=60) | st.text(max_size=60))
+@settings(max_examples=500, deadline=None)
+def test_text_without_ascii_letters_or_digits_skips_the_identifier_regex(text: str) -> None:
+    """The shortcut for text with no ASCII letter and no digit is exact: such text has
+    nothing to mask, and the results are those of the full pattern."""
+    if privacy._MAYBE.search(text) is None:
+        assert privacy._PATTERN.search(text) is None
+    assert mask_text(text) == privacy._PATTERN.sub(privacy._mask_match, text)
+    spans = [(0, len(text)), (len(text) // 2, len(text))]
+    assert mask_spans(text, spans, context=3) == [
+        privacy._snippet(text, list(privacy._PATTERN.finditer(text)), s, e, 3) for s, e in spans]
 
 
 @given(st.text())

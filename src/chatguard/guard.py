@@ -78,7 +78,7 @@ from typing import Any
 from .detector import Detector
 from .events import Event, EventKind, Evidence, make_event_id
 from .messages import ChatMessage
-from .models import LEVEL_NAMES, Finding, Level, LevelName, Verdict
+from .models import LEVEL_BY_NAME, LEVEL_NAMES, Finding, Level, LevelName, Verdict
 from .normalize import NOISE_RE, NUMERAL_RUN_RE
 from .policy import Policy, Trigger
 from .privacy import IdHasher, mask_spans, mask_text
@@ -441,12 +441,8 @@ def _ends(det: Detector, text: str, n: int, compact: str | None = None) -> tuple
     return head[:n], (head + tail)[-n:] if len(tail) < n else tail[-n:]
 
 
-_LEVEL_OF_NAME: Mapping[str, int] = MappingProxyType({n.name.lower(): int(n) for n in Level})
-
-
 def _level_at_least(level: int, name: LevelName | None) -> bool:
-    # a dict, not Level[name.upper()]: policies are tested three times per risky message
-    return name is not None and level >= _LEVEL_OF_NAME[name]
+    return name is not None and level >= LEVEL_BY_NAME[name]
 
 
 # ---------------------------------------------------------------------------------------

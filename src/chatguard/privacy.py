@@ -65,6 +65,11 @@ _PATTERN: Final = re.compile(
 )
 
 
+# Every alternative of _PATTERN holds an ASCII letter or a digit: text without one (most
+# Chinese chat) has nothing to mask, and this search settles it for a fraction of the cost.
+_MAYBE: Final = re.compile(r"[A-Za-z\d]")
+
+
 def _keep(value: str, head: int, tail: int) -> str:
     return value[:head] + "****" + value[-tail:]
 
@@ -123,7 +128,7 @@ def mask_text(text: str) -> str:
     Never raises on a ``str`` (lone surrogates included) and runs in linear time. The masked
     text may be shorter or longer than the original; offsets into it are not meaningful.
     """
-    if not text:
+    if not text or _MAYBE.search(text) is None:
         return text
     return _PATTERN.sub(_mask_match, text)
 
@@ -141,7 +146,7 @@ def mask_span(text: str, start: int, end: int, *, context: int = 8) -> str:
 
 def mask_spans(text: str, spans: Iterable[tuple[int, int]], *, context: int = 8) -> list[str]:
     """:func:`mask_span` for several spans of one text: the identifiers are found once."""
-    matches = list(_PATTERN.finditer(text))
+    matches = list(_PATTERN.finditer(text)) if _MAYBE.search(text) is not None else []
     return [_snippet(text, matches, s, e, context) for s, e in spans]
 
 
