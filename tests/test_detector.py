@@ -506,6 +506,7 @@ _DENSE = [
     pytest.param("转账", id="dense-cjk-keyword"),
     pytest.param("ＶＸ", id="dense-fullwidth-ascii-keyword"),
     pytest.param("转我5000", id="dense-pattern-and-amount"),
+    pytest.param("解动费", id="dense-sound-alike-keyword"),
 ]
 
 

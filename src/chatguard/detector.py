@@ -98,7 +98,7 @@ class Detector:
         # homophones by sound (None when no rule asks for them): the prefilter's trigger
         # keys, and every sound key for the analysis
         self._sound_iter = self._rules.sound_trigger.raw_iter
-        self._sound_all = self._rules.sound.hits if len(self._rules.sound) else None
+        self._sound_all = self._rules.sound.raw_iter
         self._sound_table = self._rules.sound_table
         self._real_words = self._rules.real_words
         # the pack's own words (keywords, near and context words) read as themselves
@@ -300,32 +300,29 @@ class Detector:
     ) -> list[tuple[int, int, tuple[int, ...]]]:
         """Keywords written with other characters of the same sound (赚帐 for 转账), on
         compact text (``sounds``: it translated with the sound table): ``(start, end,
-        entry ids)``. With ``trigger`` (the prefilter), only
-        the words that start an analysis, and only the first hit unless ``every``.
+        entry ids)``. With ``trigger`` (the prefilter), only the words that start an
+        analysis, and only the first hit unless ``every``.
 
         The pack's own words are left to the automaton, and so is everyday text
         that happens to sound like one (体现 is not 提现, 体现不了 not 提现不了): a disguise
         is a writing nobody uses for anything else. :meth:`_findings` also wants the hit
         within one clause and not cut out of longer words (:func:`_sound_stands`).
         """
-        if trigger:
-            hits = self._rules.sound_trigger.hits(sounds)
-        else:
-            assert self._sound_all is not None
-            hits = self._sound_all(sounds)
-        if not hits:
+        automaton = self._rules.sound_trigger if trigger else self._rules.sound
+        search = automaton.raw_iter
+        if search is None:
             return []
         real = self._real_words
-        out: list[tuple[int, int, tuple[int, ...]]] = []
         own = self._own_words
-        for last, (length, payloads) in hits:
+        out: list[tuple[int, int, tuple[int, ...]]] = []
+        for last, (length, payloads) in search(sounds):
             s = last + 1 - length
             span = compact[s : last + 1]
             if span in own or span in real or _made_of_words(span, real):
                 continue
             out.append((s, last + 1, payloads))
-            if trigger and not every:
-                break
+            if (trigger and not every) or (not trigger and len(out) >= _MAX_OCCURRENCES):
+                break  # a prefilter needs one; an adversarial megabyte, what fits the cap
         return out
 
     # -- full analysis -----------------------------------------------------------------
