@@ -148,8 +148,17 @@ EVASIONS = [
                  id="pinyin-transfer"),
     pytest.param("你先zz给我", "transfer-request-to-me", H, "zz", id="initials-transfer"),
     pytest.param("收yhk，价格高", "mule-running-points", H, "yhk", id="initials-bank-card"),
+    pytest.param("比牛寺币现在进还来得及", "crypto", M, "比牛寺币", id="split-radical-te"),
+    pytest.param("你的账户被冫东结了", "withdrawal-blocked", M, "冫东结", id="split-radical-dong"),
+    # a separator inside an amount, a plus sign for 加, the penguin for QQ
+    pytest.param("宝贝你先打1😘块吧", "amount-mention", Level.NONE, "1😘块", id="amount-emoji-gap"),
+    pytest.param("➕我薇❤️详聊", "diversion-plus-shorthand", M, "➕我薇", id="plus-me-wei"),
+    pytest.param("加我🐧吧", "diversion-plus-shorthand", M, "加我🐧", id="penguin-qq"),
     # blockers
     pytest.param("先交解冻费两万才能提现", "withdrawal_fee", M, "解冻费", id="withdrawal-fee"),
+    # said by someone else, but not a warning: the clause joined to the one before
+    pytest.param("我跟你讲，说真的这个稳赚不赔", "invest-guaranteed-profit", H, "稳赚不赔",
+                 id="shuo-zhen-de-is-no-report"),
 ]
 
 
@@ -199,6 +208,8 @@ BENIGN = [
     pytest.param("这顿饭我们AA吧，你转我一半就行", id="aa-split"),
     pytest.param("我妈刚给我转了下个月的生活费", id="parents-allowance"),
     pytest.param("千万别给陌生人转账，最近骗子好多", id="warning-transfer"),
+    pytest.param("我同事被骗了，对方让他在平台充值，说稳赚不赔", id="reported-speech-warning"),
+    pytest.param("骗子都这样，说什么稳赚不赔", id="reported-speech-after-a-clause"),
     pytest.param("小心那种让你刷单的，都是骗子", id="warning-task-scam"),
     pytest.param("我在银行上班，每天都要办转账业务", id="bank-job"),
     pytest.param("过年家族群抢红包，我抢了八块八", id="family-red-packet"),

@@ -44,6 +44,9 @@ __all__ = ["Detector"]
 
 #: Raw characters that end a clause: context words never act across them.
 _CLAUSE_RE = re.compile(r"[，。！？；,.!?;\n\r…~～]")
+#: ... unless the next clause reports what someone said (对方让他充值，说稳赚不赔): the
+#: speaker, and a warning's 被骗 or 骗子, are in the clause before.
+_REPORTED_RE = re.compile(r"\s*(?:说|还说|又说|就说|也说|都说|声称|号称|称)")
 #: Findings kept per rule and message: bounds the work on adversarial megabyte inputs.
 _MAX_FINDINGS_PER_RULE = 100
 #: Automaton hits kept per rule (and context words per message) before choosing findings.
@@ -657,7 +660,9 @@ class _Context:
 
     def clause(self, compact_pos: int) -> int:
         if self._clauses is None:
-            self._clauses = [m.start() for m in _CLAUSE_RE.finditer(self._raw)]
+            raw = self._raw
+            self._clauses = [m.start() for m in _CLAUSE_RE.finditer(raw)
+                             if _REPORTED_RE.match(raw, m.end()) is None]
         return bisect_right(self._clauses, self._compact.raw_index(compact_pos))
 
     def near(self, cs: int, ce: int, s: int, e: int, window: int) -> bool:
