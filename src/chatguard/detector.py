@@ -691,8 +691,9 @@ def _made_of_words(span: str, words: RealWords) -> bool:
 def _sound_stands(raw: str, compact: Normalized, s: int, e: int, words: RealWords) -> bool:
     """A sound hit on compact [s, e) is a disguise only if it could be one written word:
     within one clause of the raw text (卡，但 is not 卡单) and not cut out of ordinary
-    words (积存|金 holds 存金, which sounds like 存进; 因为|新年 holds wei-xin): no word of
-    ``words`` may run across either end of the hit."""
+    words (世纪|花园 holds 纪花园, which sounds like 计划员; 因为|新年 holds wei-xin): no
+    word of ``words`` may run across either end of the hit. Only the bundled word lists
+    count: a rarer word (积存 of 积存金) does not protect its neighbour."""
     rs, re_ = compact.raw_span(s, e)
     if _CLAUSE_RE.search(raw, rs, re_) is not None:
         return False
