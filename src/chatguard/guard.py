@@ -389,7 +389,7 @@ def _simhash(text: str) -> int:
 class _Fingerprints:
     """:func:`_simhash` of recent script candidates, keyed by a digest of the text.
 
-    A script is one text sent to many recipients: the same SimHash (a keyed hash per
+    A script is one text sent to many recipients: the same SimHash (a blake2b hash per
     character trigram, the costliest step of a risky message) over and over. The cache
     holds 16-byte digests and fingerprints, never text, and is bounded (oldest first out).
     """
