@@ -153,12 +153,8 @@ class Detector:
             return self._analyze(text)
         if REPEAT_RE.search(compact) is not None and self._collapsed_hits(compact):
             return self._analyze(text)
-        if self._sound_iter is not None:
-            sounds = compact.translate(self._sound_table)
-            for _ in self._sound_iter(sounds):
-                if self._sounds(compact, sounds, trigger=True):  # a hit: is it a disguise?
-                    return self._analyze(text)
-                break
+        if self._sound_prefilter(compact):
+            return self._analyze(text)
         return self._none
 
     def _check_compact(self, text: str) -> tuple[Verdict, str | None]:
@@ -174,12 +170,8 @@ class Detector:
             return self._analyze(text), compact
         if REPEAT_RE.search(compact) is not None and self._collapsed_hits(compact):
             return self._analyze(text), compact
-        if self._sound_iter is not None:
-            sounds = compact.translate(self._sound_table)
-            for _ in self._sound_iter(sounds):
-                if self._sounds(compact, sounds, trigger=True):
-                    return self._analyze(text), compact
-                break
+        if self._sound_prefilter(compact):
+            return self._analyze(text), compact
         return self._none, compact
 
     def _check_folded(self, text: str) -> Verdict:
@@ -290,7 +282,8 @@ class Detector:
         return False
 
     def _sound_prefilter(self, compact: str) -> bool:
-        """Does a word that starts an analysis occur in ``compact`` written by sound?"""
+        """Does a word that starts an analysis occur in ``compact`` written by sound? (One
+        automaton pass to the first hit; only a hit pays for telling disguise from word.)"""
         if self._sound_iter is None:
             return False
         sounds = compact.translate(self._sound_table)
@@ -311,8 +304,7 @@ class Detector:
         is a writing nobody uses for anything else. :meth:`_findings` also wants the hit
         within one clause and not cut out of longer words (:func:`_sound_stands`).
         """
-        automaton = self._rules.sound_trigger if trigger else self._rules.sound
-        search = automaton.raw_iter
+        search = self._sound_iter if trigger else self._sound_all
         if search is None:
             return []
         real = self._real_words
