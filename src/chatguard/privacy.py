@@ -141,7 +141,7 @@ def mask_span(text: str, start: int, end: int, *, context: int = 8) -> str:
     the unmasked half of a phone number or card in the snippet. Out-of-range offsets are
     clamped rather than rejected: a snippet is a best-effort aid, not a contract.
     """
-    return _snippet(text, list(_PATTERN.finditer(text)), start, end, context)
+    return mask_spans(text, [(start, end)], context=context)[0]
 
 
 def mask_spans(text: str, spans: Iterable[tuple[int, int]], *, context: int = 8) -> list[str]:
