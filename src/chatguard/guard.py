@@ -641,7 +641,7 @@ class Guard:
             return 0.0, 0
         if rec is None:
             return 0.0, 0
-        a = self._assess(self._engine, rec, rec.updated)
+        a = self._assess(self._engine, rec.parties, rec.updated)
         return a.risk, a.level
 
     def conversation(self, conversation_id: str) -> ConversationView:
@@ -656,7 +656,7 @@ class Guard:
             return ConversationView(conversation_id, 0.0, "none", None, None, (),
                                     MappingProxyType({}), (), 0, 0, None)
         engine = self._engine
-        a = self._assess(engine, rec, rec.updated)
+        a = self._assess(engine, rec.parties, rec.updated)
         by_stage: dict[str, list[str]] = {}
         for stage, rule_id, _user in rec.rules:
             if stage >= 0:
@@ -1023,7 +1023,7 @@ class Guard:
         recent = recent[-pol.max_evidence:]
 
         new_parties = tuple(parties)
-        a = self._assess_parties(engine, new_parties, now)
+        a = self._assess(engine, new_parties, now)
         decision = _Decision(assessment=a)
         warnings, warned_at, flagged = rec.warnings, rec.warned_at, rec.flagged
         s = a.suspect
@@ -1064,14 +1064,11 @@ class Guard:
             bonus += pol.trust_bonus
         return min(1.0, round(base + bonus, 6))
 
-    def _assess(self, engine: _Engine, rec: ConversationRecord, now: float) -> _Assessment:
-        """Who is the suspect, whom to protect, and how risky the conversation is now."""
-        return self._assess_parties(engine, rec.parties, now)
-
-    def _assess_parties(
+    def _assess(
         self, engine: _Engine, parties: tuple[PartyState, ...], now: float
     ) -> _Assessment:
-        """:meth:`_assess` on a conversation's parties (all it reads of the record)."""
+        """Who is the suspect, whom to protect, and how risky the conversation is now
+        (a record's parties are all it reads)."""
         pol = self.policy
         if not parties:
             return _Assessment(None, "", 0.0, 0.0, 0)
